@@ -1,0 +1,126 @@
+"""Run configuration: device, profile (quick | full), seeding and determinism.
+
+Every notebook starts with ``cfg = mbdl_teach.config.setup(seed=0)``. The profile decides
+sizes and iteration counts: ``quick`` (small, CPU, minutes) is the default without CUDA and
+the one the book's stored outputs come from; ``full`` (paper scale) is the default with
+CUDA. The environment variable ``MBDL_PROFILE`` overrides both.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+ENV_PROFILE = "MBDL_PROFILE"
+
+
+@dataclass(frozen=True)
+class Config:
+    """What :func:`setup` chose.
+
+    Attributes
+    ----------
+    device : torch.device
+        Where tensors and models go (``cuda`` when available, else ``cpu``).
+    profile : str
+        ``"quick"`` or ``"full"``.
+    seed : int
+        The seed given to Python, NumPy and torch.
+    """
+
+    device: torch.device
+    profile: str
+    seed: int
+
+    @property
+    def quick(self) -> bool:
+        """True on the quick (CPU, minutes) profile."""
+        return self.profile == "quick"
+
+    def pick(self, quick: Any, full: Any) -> Any:
+        """Return ``quick`` or ``full`` according to the profile.
+
+        Notebooks keep their sizes in one place with this:
+        ``P = cfg.pick(quick=dict(size=128, iters=20), full=dict(size=512, iters=200))``.
+        """
+        return quick if self.quick else full
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A CPU ``torch.Generator`` seeded with ``seed + offset``."""
+        return torch.Generator().manual_seed(self.seed + offset)
+
+
+def resolve_profile(profile: str | None = None, cuda: bool | None = None) -> str:
+    """Pick the profile: the argument, else ``$MBDL_PROFILE``, else by device.
+
+    Raises
+    ------
+    ValueError
+        If the requested profile is not one of ``PROFILES``.
+    """
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    source = "profile argument"
+    if profile is None:
+        profile = os.environ.get(ENV_PROFILE) or None
+        source = f"${ENV_PROFILE}"
+    if profile is None:
+        return "full" if cuda else "quick"
+    value = str(profile).strip().lower()
+    if value not in PROFILES:
+        raise ValueError(
+            f"unknown profile {profile!r} (from the {source}); expected one of {PROFILES}"
+        )
+    return value
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and CUDA)."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+
+
+def make_deterministic() -> None:
+    """Ask torch for deterministic kernels (warn, not fail, where none exists)."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    # Needed by cuBLAS for deterministic matmuls; harmless on the CPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Config:
+    """Choose device and profile, seed everything and make torch deterministic.
+
+    Parameters
+    ----------
+    seed : int
+        Seed for Python, NumPy and torch.
+    profile : {"quick", "full"}, optional
+        Forces a profile; otherwise ``$MBDL_PROFILE``, otherwise ``full`` on CUDA and
+        ``quick`` on the CPU.
+    verbose : bool
+        Print the choice (one line).
+
+    Returns
+    -------
+    Config
+    """
+    cuda = torch.cuda.is_available()
+    chosen = resolve_profile(profile, cuda)
+    device = torch.device("cuda" if cuda else "cpu")
+    seed_everything(seed)
+    make_deterministic()
+    cfg = Config(device=device, profile=chosen, seed=int(seed))
+    if verbose:
+        print(f"mbdl_teach: profile={cfg.profile}, device={cfg.device.type}, seed={cfg.seed}")
+    return cfg

@@ -1,0 +1,240 @@
+"""Images that ship with PyWavelets and scikit-image (offline), noise and patches.
+
+The bundled images are split once, here, into training images and held-out test images.
+Every chapter tunes and trains on ``TRAIN_IMAGES`` and reports on ``TEST_IMAGES``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+import torch
+
+# name -> (package, loader attribute)
+_SOURCES: dict[str, tuple[str, str]] = {
+    "camera": ("skimage", "camera"),
+    "ascent": ("pywt", "ascent"),
+    "aero": ("pywt", "aero"),
+    "astronaut": ("skimage", "astronaut"),
+    "coffee": ("skimage", "coffee"),
+    "chelsea": ("skimage", "chelsea"),
+    "brick": ("skimage", "brick"),
+    "moon": ("skimage", "moon"),
+    "text": ("skimage", "text"),
+    "coins": ("skimage", "coins"),
+    "page": ("skimage", "page"),
+    "clock": ("skimage", "clock"),
+    "rocket": ("skimage", "rocket"),
+    "grass": ("skimage", "grass"),
+    "gravel": ("skimage", "gravel"),
+    "immunohistochemistry": ("skimage", "immunohistochemistry"),
+    "hubble_deep_field": ("skimage", "hubble_deep_field"),
+    "retina": ("skimage", "retina"),
+    "shepp_logan_phantom": ("skimage", "shepp_logan_phantom"),
+    "microaneurysms": ("skimage", "microaneurysms"),
+}
+
+#: Held-out images: results are reported on these, nothing is tuned or trained on them.
+TEST_IMAGES: tuple[str, ...] = ("camera", "ascent", "moon", "coins")
+#: Images for training and for tuning hyper-parameters.
+TRAIN_IMAGES: tuple[str, ...] = (
+    "aero",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "brick",
+    "text",
+    "page",
+    "clock",
+    "rocket",
+    "grass",
+    "gravel",
+    "immunohistochemistry",
+    "hubble_deep_field",
+)
+
+
+def list_images() -> list[str]:
+    """Names accepted by :func:`load_image`, sorted."""
+    return sorted(_SOURCES)
+
+
+@lru_cache(maxsize=None)
+def _raw(name: str) -> np.ndarray:
+    package, attr = _SOURCES[name]
+    if package == "pywt":
+        import pywt.data as source
+    else:
+        import skimage.data as source
+    arr = np.asarray(getattr(source, attr)())
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    else:
+        arr = arr.astype(np.float32)
+        arr = (arr - arr.min()) / max(float(arr.max() - arr.min()), 1e-12)
+    if arr.ndim == 3 and arr.shape[-1] == 4:  # drop an alpha channel
+        arr = arr[..., :3]
+    return arr
+
+
+def _center_crop_to_aspect(arr: np.ndarray, aspect: float) -> np.ndarray:
+    h, w = arr.shape[:2]
+    if w / h > aspect:  # too wide
+        new_w = max(1, round(h * aspect))
+        left = (w - new_w) // 2
+        return arr[:, left : left + new_w]
+    new_h = max(1, round(w / aspect))
+    top = (h - new_h) // 2
+    return arr[top : top + new_h]
+
+
+def load_image(
+    name: str, size: int | tuple[int, int] | None = None, gray: bool = True
+) -> torch.Tensor:
+    """Load a bundled image as a float32 tensor in [0, 1].
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_images`.
+    size : int or (int, int), optional
+        Output size. An int gives a square: the image is centre-cropped to a square and
+        resized (anti-aliased). ``(H, W)`` crops to that aspect ratio and resizes.
+        ``None`` keeps the original size.
+    gray : bool
+        Convert colour images to luminance (ITU-R BT.709 weights, as scikit-image's
+        ``rgb2gray``); gray images are returned with one channel either way.
+
+    Returns
+    -------
+    Tensor, shape (C, H, W)
+        ``C`` is 1 when ``gray`` or when the image is gray, else 3.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the valid ones) or a non-positive size.
+    """
+    if not isinstance(name, str) or name not in _SOURCES:
+        raise ValueError(
+            f"unknown image {name!r}; valid names are: {', '.join(list_images())}"
+        )
+    arr = _raw(name)
+    if gray and arr.ndim == 3:
+        from skimage.color import rgb2gray
+
+        arr = rgb2gray(arr).astype(np.float32)
+    if size is not None:
+        if isinstance(size, (int, np.integer)):
+            size = (int(size), int(size))
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"size must be a positive int or (H, W), got {size!r}")
+        from skimage.transform import resize
+
+        arr = _center_crop_to_aspect(arr, size[1] / size[0])
+        out_shape = tuple(size) + arr.shape[2:]
+        arr = resize(arr, out_shape, anti_aliasing=True, order=3, mode="reflect")
+        arr = np.clip(arr, 0.0, 1.0).astype(np.float32)
+    if arr.ndim == 2:
+        arr = arr[None]
+    else:
+        arr = np.moveaxis(arr, -1, 0)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def load_images(
+    names: Sequence[str], size: int | tuple[int, int], gray: bool = True
+) -> torch.Tensor:
+    """Several images of one size stacked into a batch.
+
+    Returns
+    -------
+    Tensor, shape (B, C, H, W)
+    """
+    return torch.stack([load_image(n, size=size, gray=gray) for n in names])
+
+
+def _check_tensor(x, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def add_gaussian_noise(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``y = x + sigma * n`` with ``n`` standard normal (no clipping).
+
+    Parameters
+    ----------
+    x : Tensor, any shape
+        Clean signal (float).
+    sigma : float
+        Noise standard deviation on the [0, 1] scale (sigma 25/255 is ``25 / 255``).
+    generator : torch.Generator, optional
+        CPU generator for reproducible noise.
+
+    Returns
+    -------
+    Tensor, same shape, dtype and device as ``x``
+    """
+    _check_tensor(x)
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu")
+    return x + sigma * noise.to(x.device)
+
+
+def random_patches(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    n: int,
+    size: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sample ``n`` square patches uniformly from a set of images.
+
+    Parameters
+    ----------
+    images : Tensor of shape (B, C, H, W), or a sequence of (C, H, W) tensors
+        The images may differ in size but must share the channel count.
+    n : int
+        Number of patches.
+    size : int
+        Patch side; must not exceed any image's height or width.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor, shape (n, C, size, size)
+    """
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+        images = list(images)
+    images = list(images)
+    if not images:
+        raise ValueError("images is empty")
+    for i, im in enumerate(images):
+        _check_tensor(im, f"images[{i}]")
+        if im.ndim != 3:
+            raise ValueError(f"images[{i}] must have shape (C, H, W), got {tuple(im.shape)}")
+        if im.shape[0] != images[0].shape[0]:
+            raise ValueError("all images must have the same number of channels")
+        if im.shape[1] < size or im.shape[2] < size:
+            raise ValueError(
+                f"patch size {size} is larger than images[{i}] of size {tuple(im.shape[1:])}"
+            )
+    if n < 1 or size < 1:
+        raise ValueError(f"n and size must be >= 1, got n={n}, size={size}")
+    which = torch.randint(len(images), (n,), generator=generator)
+    out = []
+    for k in which.tolist():
+        im = images[k]
+        top = int(torch.randint(im.shape[1] - size + 1, (1,), generator=generator))
+        left = int(torch.randint(im.shape[2] - size + 1, (1,), generator=generator))
+        out.append(im[:, top : top + size, left : left + size])
+    return torch.stack(out)
