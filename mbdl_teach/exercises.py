@@ -203,3 +203,15 @@ def check_hqs_x_step(fn: Callable) -> CheckResult:
         return y, v, op, beta
 
     return check(fn, reference_hqs_x_step, make_case, atol=1e-8, rtol=1e-6)
+
+
+# Wavelets and thresholding (chapter 01) ----------------------------------------
+# (end of wavelets exercises)
+
+
+# Lifting scheme (chapter 02) ----------------------------------------------------
+# (end of lifting exercises)
+
+
+# Sparse coding and unfolding (chapter 06) --------------------------------------
+# (end of sparse exercises)
