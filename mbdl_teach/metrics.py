@@ -24,7 +24,7 @@ def _as_pair(x, ref, name: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
         )
     elif isinstance(x, torch.Tensor) and isinstance(ref, torch.Tensor):
         numpy_in = False
-        xt, rt = x.detach().to(torch.float64), ref.detach().to(torch.float64, device=x.device)
+        xt, rt = x.detach().to(torch.float64), ref.detach().to(device=x.device, dtype=torch.float64)
     else:
         raise TypeError(
             f"{name} expects two torch.Tensors or two NumPy arrays, got "

@@ -1,0 +1,4 @@
+"""Shared fixtures for the unit tests."""
+import matplotlib
+
+matplotlib.use("Agg")

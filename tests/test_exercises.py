@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from mbdl_teach import exercises
+
+
+def ref_square(x):
+    return x**2
+
+
+def make_case(gen):
+    return (torch.randn(3, 4, generator=gen),)
+
+
+def test_pass_fail_and_not_yet(capsys):
+    assert exercises.check(lambda x: x * x, ref_square, make_case, name="sq")
+    assert "PASS sq" in capsys.readouterr().out
+
+    bad = exercises.check(lambda x: x**2 + 1e-3 * (x > 2), ref_square, make_case, n_cases=50, name="sq")
+    out = capsys.readouterr().out
+    assert not bad and "FAIL sq" in out and "worst absolute error" in out and "index" in out
+
+    def todo(x):
+        raise NotImplementedError
+
+    res = exercises.check(todo, ref_square, make_case)
+    assert not res and "NOT YET" in capsys.readouterr().out
+
+
+def test_shape_and_exception_messages(capsys):
+    res = exercises.check(lambda x: (x**2).sum(0), ref_square, make_case, name="sq")
+    assert not res and "expected shape (3, 4), got shape (4,)" in res.message
+    res = exercises.check(lambda x: x @ x, ref_square, make_case, name="sq")
+    assert not res and "raised RuntimeError" in res.message and "Tensor of shape (3, 4)" in res.message
+    res = exercises.check(lambda x: x.numpy().tolist(), ref_square, make_case, name="sq")
+    assert not res and "expected Tensor" in res.message
+    with pytest.raises(TypeError, match="function"):
+        exercises.check(3, ref_square, make_case)
+
+
+def test_learner_cannot_corrupt_the_reference_inputs():
+    def in_place(x):
+        x.mul_(x)
+        return x
+
+    assert exercises.check(in_place, ref_square, make_case, verbose=False)
+
+
+def test_chapter_00_checkers_accept_the_reference_and_reject_a_wrong_answer():
+    assert exercises.check_tikhonov_fourier(exercises.reference_tikhonov_fourier)
+    wrong = lambda y, otf, lam: torch.fft.ifft2(torch.fft.fft2(y) / (otf + lam)).real  # noqa: E731
+    assert not exercises.check_tikhonov_fourier(wrong)
+    assert exercises.check_hqs_x_step(exercises.reference_hqs_x_step)
+    no_beta_v = lambda y, v, op, beta: op.solve_normal(op.adjoint(y), beta)  # noqa: E731
+    assert not exercises.check_hqs_x_step(no_beta_v)

@@ -1,0 +1,60 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from mbdl_teach import plotting, widgets
+
+
+def test_show_images_accepts_tensor_and_array_layouts():
+    ims = [torch.rand(1, 8, 8), torch.rand(3, 8, 8), np.random.rand(8, 8), torch.rand(1, 1, 8, 8)]
+    fig = plotting.show_images(ims, titles=list("abcd"))
+    assert len([a for a in fig.axes if a.images]) == 4
+    assert plotting.to_numpy_image(ims[1]).shape == (8, 8, 3)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="4 images but 2 titles"):
+        plotting.show_images(ims, titles=["a", "b"])
+    with pytest.raises(ValueError, match="batch of 2"):
+        plotting.to_numpy_image(torch.rand(2, 1, 8, 8))
+
+
+def test_plot_curves_and_table():
+    ax = plotting.plot_curves({"a": [1, 2, 3], "b": ([1, 10, 100], [3, 2, 1])}, logx=True)
+    assert len(ax.lines) == 2 and ax.get_xscale() == "log"
+    plt.close(ax.figure)
+    table = plotting.format_table([["x", 1.234], ["yy", 10.0]], ["name", "psnr"])
+    assert table.splitlines()[2].split() == ["x", "1.23"] and table.splitlines()[1].startswith("----")
+    with pytest.raises(ValueError, match="cells"):
+        plotting.format_table([[1]], ["a", "b"])
+
+
+def test_interact_static_grid(monkeypatch):
+    monkeypatch.setenv("MBDL_STATIC_WIDGETS", "1")
+    assert not widgets.is_live()
+    seen = []
+
+    def draw(ax, t):
+        seen.append(t)
+        ax.plot([0, 1], [0, t])
+
+    fig = widgets.interact(draw, static=[0.1, 0.5, 0.9], t=(0.0, 1.0, 0.1))
+    assert seen == [0.1, 0.5, 0.9] and len(fig.axes) == 3
+    assert "t = 0.5" in fig.axes[1].get_xlabel()
+    plt.close(fig)
+
+
+def test_interact_live_builds_a_slider():
+    fig_calls = []
+    ui = widgets.interact(lambda ax, t: fig_calls.append(t), live=True, t=(0.0, 2.0, 0.5, 1.5))
+    slider = ui.children[0]
+    assert slider.description == "t" and slider.value == 1.5 and slider.max == 2.0
+    plt.close("all")
+
+
+def test_interact_bad_input():
+    with pytest.raises(ValueError, match="exactly one slider"):
+        widgets.interact(lambda ax, a, b: None, a=(0, 1, 0.1), b=(0, 1, 0.1))
+    with pytest.raises(ValueError, match="min < max"):
+        widgets.interact(lambda ax, a: None, a=(1, 0, 0.1))
+    with pytest.raises(TypeError, match="callable"):
+        widgets.interact(None, a=(0, 1, 0.1))
