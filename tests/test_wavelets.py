@@ -245,3 +245,14 @@ def test_chapter_01_checkers_accept_the_reference_and_reject_wrong_answers():
     assert exercises.check_bayes_threshold(exercises.reference_bayes_threshold)
     no_guard = lambda b, s: s**2 / max(float((b * b).mean()) - s * s, 1e-30) ** 0.5  # noqa: E731
     assert not exercises.check_bayes_threshold(no_guard)
+
+
+def test_compare_with_skimage_rows_and_table():
+    rows = W.compare_with_skimage(["moon", "coins"], [25 / 255], size=64)
+    assert [r["image"] for r in rows] == ["moon", "coins"] and rows[0]["sigma"] == 25
+    for r in rows:
+        assert abs(r["ours"] - r["skimage"]) < 1e-6 and abs(r["ours_est"] - r["skimage_est"]) < 1e-6
+        assert r["ours"] > r["noisy"] + 3
+    table = W.comparison_table(rows)
+    assert table.splitlines()[0].split()[:4] == ["image", "sigma*255", "noisy", "ours"]
+    assert len(table.splitlines()) == 2 + 3 and "-0.00" not in table
