@@ -98,6 +98,14 @@ def make_deterministic() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def _figure_defaults() -> None:
+    """Modest figure resolution, so notebooks (and the book) stay small."""
+    import matplotlib
+
+    matplotlib.rcParams["figure.dpi"] = 80
+    matplotlib.rcParams["savefig.dpi"] = 80
+
+
 def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Config:
     """Choose device and profile, seed everything and make torch deterministic.
 
@@ -121,6 +129,7 @@ def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Co
     seed_everything(seed)
     make_deterministic()
     cfg = Config(device=device, profile=chosen, seed=int(seed))
+    _figure_defaults()
     if verbose:
         print(f"mbdl_teach: profile={cfg.profile}, device={cfg.device.type}, seed={cfg.seed}")
     return cfg

@@ -238,3 +238,53 @@ def random_patches(
         left = int(torch.randint(im.shape[2] - size + 1, (1,), generator=generator))
         out.append(im[:, top : top + size, left : left + size])
     return torch.stack(out)
+
+
+def simulate_blur(
+    name: str,
+    size: int,
+    kernel_std: float,
+    sigma: float,
+    oversample: int = 2,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A blurred, noisy observation made with a finer model than reconstruction uses.
+
+    The image is loaded at ``oversample * size``, blurred there with a Gaussian of std
+    ``oversample * kernel_std`` fine pixels (periodic boundary), averaged over
+    ``oversample x oversample`` blocks (the pixels' area) and noise is added. The ground
+    truth is the block average of the unblurred fine image. A reconstruction that uses a
+    Gaussian of std ``kernel_std`` on the coarse grid therefore meets a slightly different
+    operator than the one that made the data: no "inverse crime".
+
+    Parameters
+    ----------
+    name : str
+        A bundled image (:func:`list_images`).
+    size : int
+        Side of the coarse (reconstruction) grid.
+    kernel_std : float
+        Blur std in coarse pixels.
+    sigma : float
+        Noise std on the [0, 1] scale.
+    oversample : int
+        Fine-grid factor (>= 1; 1 reproduces the inverse crime, for comparison).
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    x : Tensor, shape (1, 1, size, size)
+        Ground truth on the coarse grid.
+    y : Tensor, shape (1, 1, size, size)
+        Observation.
+    """
+    from .operators import Blur, Downsample, gaussian_kernel
+
+    if not isinstance(oversample, int) or oversample < 1:
+        raise ValueError(f"oversample must be an int >= 1, got {oversample!r}")
+    fine = load_image(name, size=size * oversample)[None]
+    box = torch.full((oversample, oversample), 1.0 / oversample**2)
+    area = Downsample(oversample, kernel=box)
+    x = area(fine)
+    y = area(Blur(gaussian_kernel(oversample * kernel_std))(fine))
+    return x, add_gaussian_noise(y, sigma, generator=generator)
