@@ -141,50 +141,71 @@ def _extend(n: Tensor, length: int, periodic: bool) -> Tensor:
     return torch.where(n > length - 1, period - n, n)
 
 
-def _neighbours(v: Tensor, parity: int, offset: int, out_len: int, n: int, periodic: bool) -> Tensor:
-    """``u[k] = v[k + offset]`` for ``k < out_len``, along the last axis, extended.
+def _neighbours(v: Tensor, dim: int, parity: int, offset: int, out_len: int, n: int,
+                periodic: bool) -> tuple[Tensor, bool]:
+    """``u[k] = v[k + offset]`` for ``k < out_len``, along ``dim``, extended at the ends.
 
-    ``v`` holds the samples ``x[2k + parity]`` of a signal of length ``n``.
+    ``v`` holds the samples ``x[2k + parity]`` of a signal of length ``n``. Returns ``u``
+    and whether it is a fresh tensor (``False``: a view of ``v``).
     """
-    if offset == 0 and out_len == v.shape[-1]:
-        return v
-    if periodic and out_len == v.shape[-1]:
-        return torch.roll(v, -offset, dims=-1)
-    k = torch.arange(out_len, device=v.device) + offset
+    m = v.shape[dim]
+    if offset == 0 and out_len == m:
+        return v, False
+    if periodic and out_len == m:
+        return torch.roll(v, -offset, dims=dim), True
+    k = torch.arange(out_len) + offset
     idx = _extend(2 * k + parity, n, periodic) // 2
-    if bool((idx == torch.arange(out_len, device=v.device)).all()):
-        return v[..., :out_len]
-    return v.index_select(-1, idx)
+    start = int(idx[0])
+    if bool((idx == torch.arange(start, start + out_len)).all()):
+        return v.narrow(dim, start, out_len), False
+    return v.index_select(dim, idx.to(v.device)), True
 
 
-def _apply_linear(s: Tensor, d: Tensor, step: LiftingStep, n: int, periodic: bool, sign: float):
+def _pair_sum(v: Tensor, dim: int, parity: int, offsets: tuple, out_len: int, n: int, periodic: bool) -> Tensor:
+    """A new tensor ``u[k] = v[k + offsets[0]] + v[k + offsets[1]]`` (extended at the ends)."""
+    a, fresh_a = _neighbours(v, dim, parity, offsets[0], out_len, n, periodic)
+    b, fresh_b = _neighbours(v, dim, parity, offsets[1], out_len, n, periodic)
+    if fresh_a:
+        return a.add_(b)  # reuse the rolled / gathered copy's memory
+    if fresh_b:
+        return b.add_(a)
+    return a + b
+
+
+def _apply_linear(s: Tensor, d: Tensor, step: LiftingStep, dim: int, n: int, periodic: bool,
+                  sign: float, owned: dict) -> tuple[Tensor, Tensor]:
+    """One linear step. ``owned[name]`` says the tensor was made here and may be updated in
+    place (large out-of-place results cost more in fresh memory than in arithmetic)."""
     if step.target == "d":
         src, tgt, parity = s, d, 0
     else:
         src, tgt, parity = d, s, 1
-    out_len = tgt.shape[-1]
-    acc = None
+    out_len = tgt.shape[dim]
     if len(step.taps) == 2 and step.taps[0] == step.taps[1]:  # symmetric: one multiply
-        acc = _neighbours(src, parity, step.offsets[0], out_len, n, periodic) + _neighbours(
-            src, parity, step.offsets[1], out_len, n, periodic
-        )
-        new = torch.add(tgt, acc, alpha=sign * step.taps[0])
+        acc = _pair_sum(src, dim, parity, step.offsets, out_len, n, periodic)
+        if owned[step.target]:
+            new = tgt.add_(acc, alpha=sign * step.taps[0])
+        else:
+            new = acc.mul_(sign * step.taps[0]).add_(tgt)
     else:
         new = tgt
         for o, c in zip(step.offsets, step.taps):
-            new = torch.add(new, _neighbours(src, parity, o, out_len, n, periodic), alpha=sign * c)
+            nb, _ = _neighbours(src, dim, parity, o, out_len, n, periodic)
+            new = new.add_(nb, alpha=sign * c) if owned[step.target] else torch.add(new, nb, alpha=sign * c)
+            owned[step.target] = True
+    owned[step.target] = True
     return (s, new) if step.target == "d" else (new, d)
 
 
-def _apply_integer(s: Tensor, d: Tensor, step: IntegerStep, n: int, periodic: bool, sign: int):
+def _apply_integer(s: Tensor, d: Tensor, step: IntegerStep, dim: int, n: int, periodic: bool, sign: int):
     if step.target == "d":
         src, tgt, parity = s, d, 0
     else:
         src, tgt, parity = d, s, 1
-    out_len = tgt.shape[-1]
+    out_len = tgt.shape[dim]
     acc = torch.full_like(tgt, step.bias)
     for o, w in zip(step.offsets, step.weights):
-        acc = acc + w * _neighbours(src, parity, o, out_len, n, periodic)
+        acc = acc + w * _neighbours(src, dim, parity, o, out_len, n, periodic)[0]
     new = tgt + sign * step.sign * torch.div(acc, 2**step.shift, rounding_mode="floor")
     return (s, new) if step.target == "d" else (new, d)
 
@@ -287,17 +308,18 @@ class LiftingScheme:
             raise ValueError(f"cannot split a signal of length {n} along dim {dim}: need at least 2 samples")
         if self.integer and x.dtype != torch.int64:
             x = x.to(torch.int32)
-        xt = x.movedim(dim, -1)
-        s, d = xt[..., 0::2], xt[..., 1::2]
+        s, d = _split(x, dim)
         periodic = self.boundary == "periodic" and n % 2 == 0
+        owned = {"s": False, "d": False}  # s and d are views of x: never write into them
         for step in self.steps:
             if self.integer:
-                s, d = _apply_integer(s, d, step, n, periodic, +1)
+                s, d = _apply_integer(s, d, step, dim, n, periodic, +1)
             else:
-                s, d = _apply_linear(s, d, step, n, periodic, +1.0)
+                s, d = _apply_linear(s, d, step, dim, n, periodic, +1.0, owned)
         if self.scaled:
-            s, d = s * self.K, d * (1.0 / self.K)
-        return s.movedim(-1, dim), d.movedim(-1, dim)
+            s = s.mul_(self.K) if owned["s"] else s * self.K
+            d = d.mul_(1.0 / self.K) if owned["d"] else d * (1.0 / self.K)
+        return s, d
 
     __call__ = forward
 
@@ -321,18 +343,19 @@ class LiftingScheme:
         self._check_dtype(d, "d")
         n = s.shape[dim] + d.shape[dim]
         periodic = self.boundary == "periodic" and n % 2 == 0
-        s, d = s.movedim(dim, -1), d.movedim(dim, -1)
         if self.integer:
             dt = torch.promote_types(torch.promote_types(s.dtype, d.dtype), torch.int32)
             s, d = s.to(dt), d.to(dt)
+        owned = {"s": False, "d": False}  # the caller's tensors: never write into them
         if self.scaled:
             s, d = s * (1.0 / self.K), d * self.K
+            owned = {"s": True, "d": True}
         for step in reversed(self.steps):
             if self.integer:
-                s, d = _apply_integer(s, d, step, n, periodic, -1)
+                s, d = _apply_integer(s, d, step, dim, n, periodic, -1)
             else:
-                s, d = _apply_linear(s, d, step, n, periodic, -1.0)
-        return _merge(s, d).movedim(-1, dim)
+                s, d = _apply_linear(s, d, step, dim, n, periodic, -1.0, owned)
+        return _merge(s, d, dim)
 
 
 def _check_pair(s: Tensor, d: Tensor, dim: int) -> None:
@@ -346,12 +369,21 @@ def _check_pair(s: Tensor, d: Tensor, dim: int) -> None:
         )
 
 
-def _merge(s: Tensor, d: Tensor) -> Tensor:
-    """Interleave ``s`` (even samples) and ``d`` (odd samples) along the last axis."""
-    ns, nd = s.shape[-1], d.shape[-1]
-    x = torch.stack((s[..., :nd], d), dim=-1).flatten(-2)
+def _split(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Even and odd samples of ``x`` along ``dim`` (views, no copy)."""
+    idx = [slice(None)] * x.ndim
+    even, odd = list(idx), list(idx)
+    even[dim], odd[dim] = slice(0, None, 2), slice(1, None, 2)
+    return x[tuple(even)], x[tuple(odd)]
+
+
+def _merge(s: Tensor, d: Tensor, dim: int) -> Tensor:
+    """Interleave ``s`` (even samples) and ``d`` (odd samples) along ``dim``."""
+    dim = dim % s.ndim
+    ns, nd = s.shape[dim], d.shape[dim]
+    x = torch.stack((s.narrow(dim, 0, nd), d), dim=dim + 1).flatten(dim, dim + 1)
     if ns > nd:
-        x = torch.cat((x, s[..., nd:]), dim=-1)
+        x = torch.cat((x, s.narrow(dim, nd, 1)), dim=dim)
     return x
 
 
@@ -440,8 +472,8 @@ class LearnableLifting(nn.Module):
                 f"LearnableLifting splits into two equal halves: the length along dim {dim} must be "
                 f"even and at least 2, got {n} (crop or pad the input)"
             )
-        xt = x.movedim(dim, -1)
-        s, d = self.lift(xt[..., 0::2], xt[..., 1::2])
+        s, d = _split(x.movedim(dim, -1), -1)
+        s, d = self.lift(s, d)
         return s.movedim(-1, dim), d.movedim(-1, dim)
 
     def inverse(self, s: Tensor, d: Tensor, dim: int = -1) -> Tensor:
@@ -452,7 +484,7 @@ class LearnableLifting(nn.Module):
         if s.shape != d.shape:
             raise ValueError(f"s and d must have the same shape, got {tuple(s.shape)} and {tuple(d.shape)}")
         s, d = self.unlift(s.movedim(dim, -1), d.movedim(dim, -1))
-        return _merge(s, d).movedim(-1, dim)
+        return _merge(s, d, -1).movedim(-1, dim)
 
 
 class _Lambda(nn.Module):
