@@ -23,7 +23,12 @@ Conventions
   this is PyWavelets' ``mode="periodization"``. An odd-length signal cannot be split
   periodically into two interleaved sequences, so odd lengths are always extended
   *whole-sample symmetrically* (``x[-n] = x[n]``, ``x[N-1+n] = x[N-1-n]``) as in JPEG 2000;
-  ``boundary="symmetric"`` uses that extension for every length. A signal of length ``N``
+  ``boundary="symmetric"`` uses that extension for every length. In the lifting domain this
+  means the neighbours of ``s`` and ``d`` beyond the ends are read from their mirror images;
+  for the symmetric schemes (5/3, 9/7) that is exactly lifting the symmetrically extended
+  signal. Haar's steps are one-sided: the only neighbour it ever needs beyond an end is
+  for the last even sample of an odd-length signal, which is updated with the last detail.
+  A signal of length ``N``
   gives ``ceil(N/2)`` coarse and ``floor(N/2)`` detail coefficients (non-expansive), and the
   inverse rebuilds length ``len(s) + len(d)`` exactly.
 * **Scaling and PyWavelets.** With the scaling step (``K = sqrt(2)`` for Haar and LeGall
