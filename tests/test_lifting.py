@@ -328,3 +328,24 @@ def test_input_not_modified():
 def test_max_level():
     assert [lifting.max_level(n) for n in (1, 2, 3, 4, 5, 512)] == [0, 1, 2, 2, 3, 9]
     assert math.ceil(math.log2(512)) == lifting.max_level(512)
+
+
+# ------------------------------------------------------------ chapter-02 checkers
+def test_exercise_checkers(capsys):
+    from mbdl_teach import exercises as ex
+
+    assert ex.check_haar_lifting(ex.reference_haar_lift, ex.reference_haar_unlift)
+    wrong = lambda x: (x[..., 0::2], x[..., 1::2] - x[..., 0::2])  # noqa: E731  (update missing)
+    assert not ex.check_haar_lifting(wrong, ex.reference_haar_unlift)
+    assert ex.check_legall53_steps(ex.reference_legall53_predict, ex.reference_legall53_update)
+    assert not ex.check_legall53_steps(lambda s, d: d - (s + s.roll(1, -1)) / 2, ex.reference_legall53_update)
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 6 and out.count("FAIL") == 2
+    # the references are the package's transforms: Haar (unscaled) and LeGall 5/3 (unscaled)
+    x = torch.randn(3, 40, dtype=torch.float64)
+    for got, want in zip(ex.reference_haar_lift(x), LiftingScheme("haar", scale=False).forward(x)):
+        assert torch.allclose(got, want, atol=1e-12)
+    d = ex.reference_legall53_predict(x[..., 0::2], x[..., 1::2])
+    s = ex.reference_legall53_update(x[..., 0::2], d)
+    for got, want in zip((s, d), LiftingScheme("legall53", scale=False).forward(x)):
+        assert torch.allclose(got, want, atol=1e-12)
