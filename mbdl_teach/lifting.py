@@ -245,8 +245,9 @@ class LiftingScheme:
         scaling step, inputs must be integer tensors and reconstruction is exact.
     scale : bool
         Apply the scaling step ``s <- K s, d <- d / K`` (float schemes only). With it the
-        transform matches PyWavelets (see the module's docstring); without it ``s`` keeps
-        the signal's mean (DC gain 1).
+        transform matches PyWavelets (see the module's docstring) and ``s`` has gain
+        ``sqrt(2)`` on constants for every scheme; without it the gain is 1 for Haar and
+        LeGall 5/3 (``s`` keeps the local mean) and ``sqrt(2) / zeta = 1.23`` for CDF 9/7.
 
     Examples
     --------
