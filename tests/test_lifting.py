@@ -92,8 +92,8 @@ def test_smooth_signals_give_zero_details():
 @pytest.mark.parametrize("name, unscaled_gain", [("haar", 1.0), ("legall53", 1.0), ("cdf97", math.sqrt(2) / 1.149604398)])
 def test_gain_on_constants(name, unscaled_gain):
     x = torch.full((3, 20), 2.0, dtype=torch.float64)
-    assert torch.allclose(LiftingScheme(name).forward(x)[0], 2 * math.sqrt(2) * torch.ones(3, 10), atol=1e-8)
-    assert torch.allclose(LiftingScheme(name, scale=False).forward(x)[0], 2 * unscaled_gain * torch.ones(3, 10), atol=1e-8)
+    assert torch.allclose(LiftingScheme(name).forward(x)[0], torch.full((3, 10), 2 * math.sqrt(2), dtype=torch.float64), atol=1e-8)
+    assert torch.allclose(LiftingScheme(name, scale=False).forward(x)[0], torch.full((3, 10), 2 * unscaled_gain, dtype=torch.float64), atol=1e-8)
 
 
 # ------------------------------------------------------------ PyWavelets agreement
