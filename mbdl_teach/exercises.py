@@ -27,8 +27,11 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def __repr__(self) -> str:  # what a notebook shows if the result is the last line
+    def __repr__(self) -> str:
         return f"CheckResult(passed={self.passed}, n_cases={self.n_cases})"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing as a cell's last value: the verdict was already printed."""
 
 
 def _as_tensor(v: Any) -> torch.Tensor | None:
