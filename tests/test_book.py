@@ -86,8 +86,11 @@ def driver():
 
 @pytest.fixture(scope="module")
 def server(built_book):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_book))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -105,7 +108,7 @@ def _is_offline_fetch(message, base):
     )
 
 
-PAGES = ["index"] + [f"notebooks/{nb.stem}" for nb in NOTEBOOKS]
+PAGES = ["index", "book/intro", "book/setup", "book/references"] + [f"notebooks/{nb.stem}" for nb in NOTEBOOKS]
 
 
 @pytest.mark.browser
