@@ -1,0 +1,635 @@
+"""Sparse coding and deep unfolding: ISTA, FISTA, LISTA, LISTA-CP and ALISTA.
+
+The problem is the LASSO
+
+.. math:: \\min_x \\tfrac12 \\|y - D x\\|_2^2 + \\lambda \\|x\\|_1,
+
+with a dictionary ``D`` of shape (m, n), measurements ``y`` of shape (B, m) and codes ``x``
+of shape (B, n) (rows are examples, so ``D x`` is ``x @ D.T``).
+
+* :func:`ista` and :func:`fista` solve it by proximal gradient steps (Daubechies et al.
+  2004; Beck & Teboulle 2009) with step ``1/L``, ``L = ||D||_2^2``.
+* :class:`LISTA` unfolds T iterations of ISTA into T layers
+  ``x_{k+1} = S_{theta_k}(W_e y + S x_k)`` whose matrices and thresholds are learned
+  (Gregor & LeCun 2010). Initialised from ISTA, the untrained net *is* ISTA, layer by layer.
+* :class:`LISTA_CP` couples the weights, ``x_{k+1} = S_{theta_k}(x_k + W_k^T (y - D x_k))``
+  (Chen et al. 2018); :class:`ALISTA` fixes an analytic ``W`` and learns only a step size
+  and a threshold per layer (Liu et al. 2019). Both can use *support selection*: the
+  largest entries of each code skip the threshold.
+* :class:`SyntheticSparse` is the benchmark of those papers (Gaussian dictionary with
+  unit-norm columns, Bernoulli(p)-Gaussian codes, optional noise).
+* :func:`train_unfolded` trains any of the networks with :func:`mbdl_teach.training.fit`,
+  end to end or layer by layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .training import History, fit
+
+__all__ = [
+    "soft_threshold", "lipschitz", "lasso_objective", "SolverResult", "ista", "fista",
+    "iterations_to_reach", "tune_lambda", "LISTA", "LISTA_CP", "ALISTA", "analytic_weight",
+    "SyntheticSparse", "nmse_per_layer", "train_unfolded", "dct_dictionary",
+    "image_to_patches", "patches_to_image", "train_recipe",
+]
+
+
+# ------------------------------------------------------------------ checks
+def _check_dictionary(D) -> torch.Tensor:
+    if not isinstance(D, torch.Tensor):
+        raise TypeError(f"D must be a torch.Tensor of shape (m, n), got {type(D).__name__}")
+    if D.ndim != 2:
+        raise ValueError(f"D must have shape (m, n), got {tuple(D.shape)}")
+    if not torch.is_floating_point(D) or not torch.isfinite(D).all():
+        raise ValueError("D must hold finite floating-point values")
+    return D
+
+
+def _check_problem(y, D, lam=None, n_iter=None, x0=None) -> tuple[torch.Tensor, bool]:
+    """Validate a LASSO problem; return y as (B, m) and whether it came in as (m,)."""
+    D = _check_dictionary(D)
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a torch.Tensor of shape (B, m) or (m,), got {type(y).__name__}")
+    single = y.ndim == 1
+    y2 = y[None] if single else y
+    if y2.ndim != 2 or y2.shape[1] != D.shape[0]:
+        raise ValueError(
+            f"y must have shape (B, m) or (m,) with m = D.shape[0] = {D.shape[0]}; "
+            f"got y of shape {tuple(y.shape)} and D of shape {tuple(D.shape)}"
+        )
+    if not torch.isfinite(y2).all():
+        raise ValueError("y contains NaN or inf")
+    if lam is not None:
+        if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not math.isfinite(lam) or lam < 0:
+            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    if n_iter is not None and (not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 0):
+        raise ValueError(f"n_iter must be an integer >= 0, got {n_iter!r}")
+    if x0 is not None:
+        want = (y2.shape[0], D.shape[1])
+        x0s = tuple(x0.shape) if isinstance(x0, torch.Tensor) else None
+        if x0s not in (want, (D.shape[1],) if single else want):
+            raise ValueError(f"x0 must have shape {want} (B, n), got {x0s}")
+    return y2, single
+
+
+# ------------------------------------------------------------------ building blocks
+def soft_threshold(x: torch.Tensor, theta) -> torch.Tensor:
+    """Soft thresholding ``S_theta(x) = sign(x) max(|x| - theta, 0)``, the prox of ``theta||.||_1``."""
+    return torch.sign(x) * torch.relu(x.abs() - theta)
+
+
+def soft_threshold_ss(x: torch.Tensor, theta, frac: float) -> torch.Tensor:
+    """Soft thresholding with support selection (Chen et al. 2018).
+
+    In each row of ``x`` (B, n), the ``ceil(frac * n)`` largest entries in magnitude that are
+    also above ``theta`` pass unchanged; the others are soft-thresholded.
+    """
+    if frac <= 0:
+        return soft_threshold(x, theta)
+    k = min(x.shape[-1], max(1, math.ceil(frac * x.shape[-1])))
+    kth = x.abs().topk(k, dim=-1).values[..., -1:]
+    keep = ((x.abs() >= kth) & (x.abs() > theta)).detach()
+    return torch.where(keep, x, soft_threshold(x, theta))
+
+
+def lipschitz(D: torch.Tensor) -> float:
+    """``L = ||D||_2^2``, the Lipschitz constant of the gradient of ``0.5||y - D x||^2``."""
+    D = _check_dictionary(D)
+    return float(torch.linalg.matrix_norm(D.double(), ord=2) ** 2)
+
+
+def lasso_objective(x: torch.Tensor, y: torch.Tensor, D: torch.Tensor, lam: float) -> torch.Tensor:
+    """``0.5||y - D x||^2 + lam ||x||_1`` per example; x (B, n), y (B, m) -> (B,)."""
+    return 0.5 * ((y - x @ D.T) ** 2).sum(-1) + lam * x.abs().sum(-1)
+
+
+def _nmse_db(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return 10 * math.log10(float(((x - ref) ** 2).sum()) / float((ref**2).sum()))
+
+
+@dataclass
+class SolverResult:
+    """Output of :func:`ista` / :func:`fista`.
+
+    Attributes
+    ----------
+    x : Tensor, shape (B, n) (or (n,) for a single y)
+        The last iterate.
+    objective : list of float
+        Mean LASSO objective over the batch at iterates 0..n_iter.
+    nmse : list of float or None
+        NMSE (dB) against ``ref`` at iterates 0..n_iter, when ``ref`` was given.
+    iterates : Tensor of shape (n_iter + 1, B, n), or None
+        Every iterate, when ``return_iterates=True``.
+    """
+
+    x: torch.Tensor
+    objective: list[float] = field(default_factory=list)
+    nmse: list[float] | None = None
+    iterates: torch.Tensor | None = None
+
+
+def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step):
+    y2, single = _check_problem(y, D, lam, n_iter, x0)
+    if ref is not None:
+        if not isinstance(ref, torch.Tensor):
+            raise TypeError(f"ref must be a torch.Tensor, got {type(ref).__name__}")
+        ref = ref[None] if ref.ndim == 1 else ref
+        if tuple(ref.shape) != (y2.shape[0], D.shape[1]):
+            raise ValueError(f"ref must have shape {(y2.shape[0], D.shape[1])} (B, n), got {tuple(ref.shape)}")
+    L = lipschitz(D) if step is None else 1.0 / step
+    if not L > 0:
+        raise ValueError("D is zero: the step size 1/||D||^2 is undefined")
+    x = torch.zeros(y2.shape[0], D.shape[1], dtype=y2.dtype, device=y2.device) if x0 is None else (
+        x0[None] if x0.ndim == 1 else x0).to(y2.dtype)
+    Dty = y2 @ D                      # D^T y, (B, n)
+    G = D.T @ D                       # D^T D, (n, n)
+    out = SolverResult(x=x)
+    keep = [x] if return_iterates else None
+
+    def record(v):
+        out.objective.append(float(lasso_objective(v, y2, D, lam).mean()))
+        if ref is not None:
+            out.nmse = (out.nmse or []) + [_nmse_db(v, ref)]
+
+    record(x)
+    z, t = x, 1.0
+    for _ in range(n_iter):
+        x_new = soft_threshold(z - (z @ G - Dty) / L, lam / L)
+        if accelerated:
+            t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+            z = x_new + ((t - 1) / t_new) * (x_new - x)
+            t = t_new
+        else:
+            z = x_new
+        x = x_new
+        record(x)
+        if keep is not None:
+            keep.append(x)
+    out.x = x[0] if single else x
+    if keep is not None:
+        out.iterates = torch.stack(keep)
+    return out
+
+
+def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
+         ref: torch.Tensor | None = None, return_iterates: bool = False,
+         step: float | None = None) -> SolverResult:
+    """ISTA: ``x_{k+1} = S_{lam/L}(x_k + D^T (y - D x_k) / L)``, ``L = ||D||_2^2``.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, m) or (m,)
+    D : Tensor, shape (m, n)
+    lam : float
+        Weight of the l1 penalty (>= 0).
+    n_iter : int
+        Number of iterations (>= 0).
+    x0 : Tensor, shape (B, n), optional
+        Starting point (default zeros).
+    ref : Tensor, shape (B, n), optional
+        True codes: the result then holds the NMSE (dB) of every iterate.
+    return_iterates : bool
+        Keep every iterate (memory ``(n_iter + 1) B n``).
+    step : float, optional
+        Step size (default ``1 / L``).
+
+    Returns
+    -------
+    SolverResult
+        ``.x`` (last iterate), ``.objective``, ``.nmse`` and ``.iterates``.
+    """
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step)
+
+
+def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
+          ref: torch.Tensor | None = None, return_iterates: bool = False,
+          step: float | None = None) -> SolverResult:
+    """FISTA (Beck & Teboulle 2009): ISTA's step taken at an extrapolated point.
+
+    ``x_{k+1} = S_{lam/L}(z_k + D^T(y - D z_k)/L)``,
+    ``t_{k+1} = (1 + sqrt(1 + 4 t_k^2))/2``,
+    ``z_{k+1} = x_{k+1} + (t_k - 1)/t_{k+1} (x_{k+1} - x_k)``.
+    Same arguments and result as :func:`ista`.
+    """
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step)
+
+
+def iterations_to_reach(nmse: Sequence[float], target: float) -> int | None:
+    """First index ``k`` with ``nmse[k] <= target`` (None if never)."""
+    for k, v in enumerate(nmse):
+        if v <= target:
+            return k
+    return None
+
+
+def tune_lambda(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams: Sequence[float],
+                n_iter: int, method: str = "ista") -> tuple[float, dict[float, float]]:
+    """The ``lam`` of a grid with the lowest NMSE after ``n_iter`` iterations.
+
+    Tune on training data, then report on test data.
+
+    Returns
+    -------
+    best : float
+    nmse : dict
+        lam -> NMSE (dB) after ``n_iter`` iterations.
+    """
+    solvers = {"ista": ista, "fista": fista}
+    if method not in solvers:
+        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
+    if len(lams) == 0:
+        raise ValueError("lams is empty")
+    scores = {float(lam): solvers[method](y, D, float(lam), n_iter, ref=x).nmse[-1] for lam in lams}
+    return min(scores, key=scores.get), scores
+
+
+# ------------------------------------------------------------------ unfolded networks
+class _Unfolded(nn.Module):
+    """Common forward: T layers from x_0 = 0; subclasses define :meth:`layer`."""
+
+    n_layers: int
+
+    def layer(self, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, y: torch.Tensor, n_layers: int | None = None,
+                return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        """Run ``n_layers`` layers (default all) on ``y`` (B, m).
+
+        Returns
+        -------
+        Tensor (B, n), or the list ``[x_1, ..., x_T]`` when ``return_all``.
+        """
+        T = self.n_layers if n_layers is None else n_layers
+        if not isinstance(T, int) or not 0 <= T <= self.n_layers:
+            raise ValueError(f"n_layers must be an integer in [0, {self.n_layers}], got {n_layers!r}")
+        if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[1] != self.m:
+            raise ValueError(
+                f"y must have shape (B, {self.m}) to match the dictionary, got "
+                f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
+            )
+        x = y.new_zeros(y.shape[0], self.n)
+        outs = []
+        for k in range(T):
+            x = self.layer(k, x, y)
+            outs.append(x)
+        return outs if return_all else x
+
+
+def _init_common(module: _Unfolded, D: torch.Tensor, n_layers: int, lam: float) -> float:
+    D = _check_dictionary(D)
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
+        raise ValueError(f"n_layers must be an integer >= 1, got {n_layers!r}")
+    if not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    module.m, module.n = D.shape
+    module.n_layers = n_layers
+    module.register_buffer("D", D.detach().clone())
+    return lipschitz(D)
+
+
+class LISTA(_Unfolded):
+    """Learned ISTA (Gregor & LeCun 2010): ``x_{k+1} = S_{theta_k}(W_e y + S x_k)``.
+
+    Initialised from ISTA (``W_e = D^T / L``, ``S = I - D^T D / L``, ``theta_k = lam / L``),
+    so that layer k of the untrained network equals ISTA iteration k from ``x_0 = 0``.
+
+    Parameters
+    ----------
+    D : Tensor, shape (m, n)
+    n_layers : int
+        Number of layers T.
+    lam : float
+        The ISTA ``lam`` of the initialisation.
+    tied : bool
+        Share ``W_e`` and ``S`` across layers (thresholds stay per layer).
+
+    Attributes
+    ----------
+    W_e : Parameter, shape (T or 1, n, m)
+    S : Parameter, shape (T or 1, n, n)
+    theta : Parameter, shape (T,)
+    """
+
+    def __init__(self, D: torch.Tensor, n_layers: int, lam: float = 0.1, tied: bool = False):
+        super().__init__()
+        L = _init_common(self, D, n_layers, lam)
+        D = self.D
+        c = 1 if tied else n_layers
+        self.tied = tied
+        eye = torch.eye(self.n, dtype=D.dtype, device=D.device)
+        self.W_e = nn.Parameter((D.T / L).expand(c, -1, -1).clone())
+        self.S = nn.Parameter((eye - D.T @ D / L).expand(c, -1, -1).clone())
+        self.theta = nn.Parameter(torch.full((n_layers,), lam / L, dtype=D.dtype, device=D.device))
+
+    def layer(self, k, x, y):
+        j = 0 if self.tied else k
+        return soft_threshold(y @ self.W_e[j].T + x @ self.S[j].T, self.theta[k])
+
+
+class LISTA_CP(_Unfolded):
+    """LISTA with coupled weights (Chen et al. 2018): ``x_{k+1} = S_{theta_k}(x_k + W_k^T (y - D x_k))``.
+
+    ``W_k`` (m, n) starts at ``D / L`` and ``theta_k`` at ``lam / L`` (then it equals ISTA).
+    ``support_selection=(step, max)`` lets the ``min(step * (k+1), max)`` fraction of
+    largest entries skip the threshold at layer k (Chen et al.'s LISTA-CPSS: 0.012, 0.13).
+    """
+
+    def __init__(self, D: torch.Tensor, n_layers: int, lam: float = 0.1, tied: bool = False,
+                 support_selection: tuple[float, float] | None = None):
+        super().__init__()
+        L = _init_common(self, D, n_layers, lam)
+        D = self.D
+        self.tied = tied
+        self.support_selection = _check_ss(support_selection)
+        self.W = nn.Parameter((D / L).expand(1 if tied else n_layers, -1, -1).clone())
+        self.theta = nn.Parameter(torch.full((n_layers,), lam / L, dtype=D.dtype, device=D.device))
+
+    def layer(self, k, x, y):
+        W = self.W[0 if self.tied else k]
+        return _ss(x + (y - x @ self.D.T) @ W, self.theta[k], self.support_selection, k)
+
+
+def _check_ss(ss):
+    if ss is None:
+        return None
+    if len(ss) != 2 or not all(0 <= float(v) <= 1 for v in ss):
+        raise ValueError(f"support_selection must be (step, max) fractions in [0, 1], got {ss!r}")
+    return float(ss[0]), float(ss[1])
+
+
+def _ss(v, theta, ss, k):
+    if ss is None:
+        return soft_threshold(v, theta)
+    return soft_threshold_ss(v, theta, min(ss[0] * (k + 1), ss[1]))
+
+
+def analytic_weight(D: torch.Tensor) -> torch.Tensor:
+    """ALISTA's analytic weight: ``W = argmin ||W^T D||_F`` subject to ``diag(W^T D) = 1``.
+
+    Column by column, ``w_i = (D D^T)^{-1} d_i / (d_i^T (D D^T)^{-1} d_i)`` (D of full row
+    rank). Liu et al. (2019) minimise a coherence by projected gradient; this Frobenius
+    version is their practical surrogate, solved here in closed form.
+
+    Returns
+    -------
+    Tensor, shape (m, n)
+    """
+    D = _check_dictionary(D)
+    Dd = D.double()
+    G = Dd @ Dd.T
+    if torch.linalg.matrix_rank(G) < D.shape[0]:
+        raise ValueError("D must have full row rank (m <= n, rank m) for the analytic weight")
+    Z = torch.linalg.solve(G, Dd)                      # (D D^T)^{-1} d_i, column by column
+    return (Z / (Dd * Z).sum(0, keepdim=True)).to(D.dtype)
+
+
+class ALISTA(_Unfolded):
+    """Analytic LISTA (Liu et al. 2019): ``x_{k+1} = S_{theta_k}(x_k - gamma_k W^T (D x_k - y))``.
+
+    ``W`` is fixed (:func:`analytic_weight`); only ``gamma_k`` and ``theta_k`` are learned
+    (2T numbers). They start at ``gamma = 1 / ||W^T D||_2`` and ``theta = lam * gamma``.
+    ``support_selection`` as in :class:`LISTA_CP` (Liu et al. use it).
+    """
+
+    def __init__(self, D: torch.Tensor, n_layers: int, lam: float = 0.1,
+                 support_selection: tuple[float, float] | None = None):
+        super().__init__()
+        _init_common(self, D, n_layers, lam)
+        W = analytic_weight(self.D)
+        self.register_buffer("W", W)
+        g = 1.0 / float(torch.linalg.matrix_norm((W.T @ self.D).double(), ord=2))
+        self.support_selection = _check_ss(support_selection)
+        self.gamma = nn.Parameter(torch.full((n_layers,), g, dtype=W.dtype, device=W.device))
+        self.theta = nn.Parameter(torch.full((n_layers,), lam * g, dtype=W.dtype, device=W.device))
+
+    def layer(self, k, x, y):
+        v = x - self.gamma[k] * ((x @ self.D.T - y) @ self.W)
+        return _ss(v, self.theta[k], self.support_selection, k)
+
+
+# ------------------------------------------------------------------ the synthetic benchmark
+class SyntheticSparse:
+    """The synthetic sparse-coding benchmark of Chen et al. (2018) and Liu et al. (2019).
+
+    ``D`` (m, n): i.i.d. Gaussian entries, columns scaled to unit norm. Codes: Bernoulli(p)
+    support with N(0, 1) values. ``y = D x + w`` with white Gaussian ``w`` at ``snr_db``
+    (None: noiseless).
+
+    Parameters
+    ----------
+    m, n : int
+        Measurements and atoms (m <= n).
+    p : float
+        Probability that an entry of a code is non-zero.
+    snr_db : float or None
+    generator : torch.Generator, optional
+        Draws the dictionary.
+    """
+
+    def __init__(self, m: int, n: int, p: float = 0.1, snr_db: float | None = None,
+                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
+        for name, v in (("m", m), ("n", n)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not 0 < p <= 1:
+            raise ValueError(f"p must be in (0, 1], got {p!r}")
+        if snr_db is not None and not math.isfinite(snr_db):
+            raise ValueError(f"snr_db must be finite or None, got {snr_db!r}")
+        self.m, self.n, self.p, self.snr_db, self.dtype = m, n, float(p), snr_db, dtype
+        D = torch.randn(m, n, generator=generator, dtype=torch.float64)
+        self.D = (D / D.norm(dim=0, keepdim=True)).to(dtype)
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``batch`` pairs: ``y`` (batch, m) and ``x`` (batch, n)."""
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        support = torch.rand(batch, self.n, generator=generator) < self.p
+        x = (support * torch.randn(batch, self.n, generator=generator)).to(self.dtype)
+        y = x @ self.D.T
+        if self.snr_db is not None:
+            std = math.sqrt(float((y**2).mean()) / 10 ** (self.snr_db / 10))
+            y = y + std * torch.randn(y.shape, generator=generator).to(self.dtype)
+        return y, x
+
+    def batches(self, batch: int) -> Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]:
+        """A batch source for :func:`mbdl_teach.training.fit`."""
+        return lambda step, generator: self.sample(batch, generator)
+
+    def __repr__(self) -> str:
+        return f"SyntheticSparse(m={self.m}, n={self.n}, p={self.p}, snr_db={self.snr_db})"
+
+
+@torch.no_grad()
+def nmse_per_layer(model: _Unfolded, y: torch.Tensor, x: torch.Tensor) -> list[float]:
+    """NMSE (dB) of ``x_0 = 0, x_1, ..., x_T`` of an unfolded network against ``x`` (B, n)."""
+    outs = model(y, return_all=True)
+    return [0.0] + [_nmse_db(o, x) for o in outs]
+
+
+# ------------------------------------------------------------------ training
+def _code_loss(layers: str, n_layers: int | None = None):
+    def loss_fn(model, batch):
+        y, x = batch
+        outs = model(y, n_layers=n_layers, return_all=True)
+        if layers == "last":
+            outs = outs[-1:]
+        den = (x**2).sum()
+        return sum(((o - x) ** 2).sum() for o in outs) / (den * len(outs))
+
+    return loss_fn
+
+
+def train_unfolded(model: _Unfolded, batches, n_steps: int, mode: str = "end_to_end",
+                   layers: str = "all", lr: float = 1e-3, loss_fn=None, val_fn=None,
+                   progress: bool = True, seed: int = 0, **fit_kwargs) -> History | list[History]:
+    """Train an unfolded network on ``(y, x)`` batches with :func:`~mbdl_teach.training.fit`.
+
+    Parameters
+    ----------
+    model : LISTA, LISTA_CP or ALISTA
+    batches : callable
+        ``batches(step, generator) -> (y, x)``, e.g. ``SyntheticSparse.batches(64)``.
+    n_steps : int
+        End to end: the number of steps. Layer-wise: steps *per layer and stage*.
+    mode : {"end_to_end", "layerwise"}
+        End to end trains all layers at once. Layer-wise (Chen et al. 2018) trains, for
+        t = 1..T, the parameters of layer t alone on the loss at layer t, then all layers
+        1..t at ``lr / 5`` and ``lr / 50``.
+    layers : {"all", "last"}
+        End to end: average the normalised squared error over every layer's output (so each
+        layer is a good estimate) or use the last layer only.
+    loss_fn : callable, optional
+        Replaces the code loss (e.g. a reconstruction loss ``||D x_T - s||^2``).
+
+    Returns
+    -------
+    History (end to end), or a list of them (layer-wise).
+    """
+    if mode not in ("end_to_end", "layerwise"):
+        raise ValueError(f"mode must be 'end_to_end' or 'layerwise', got {mode!r}")
+    if layers not in ("all", "last"):
+        raise ValueError(f"layers must be 'all' or 'last', got {layers!r}")
+    if mode == "end_to_end":
+        return fit(model, loss_fn or _code_loss(layers), batches, n_steps, lr=lr, val_fn=val_fn,
+                   progress=progress, seed=seed, desc=type(model).__name__, **fit_kwargs)
+    # Adam with a fresh state leaves entries whose gradient is always zero untouched, so
+    # masking gradients restricts a stage to layer t (stage 1) or layers 1..t (the loss
+    # stops at layer t, later layers get no gradient).
+    histories = []
+    for t in range(1, model.n_layers + 1):
+        loss = loss_fn or _code_loss("last", t)
+        for stage, rate in enumerate((lr, lr / 5, lr / 50)):
+            with _OnlyLayer(model, t - 1) if stage == 0 else _NoOp():
+                histories.append(fit(model, loss, batches, n_steps, lr=rate, progress=progress,
+                                     seed=seed + t, desc=f"layer {t}.{stage}", **fit_kwargs))
+    return histories
+
+
+class _NoOp:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class _OnlyLayer:
+    """Within the block, gradients reach only layer ``k``'s slice of per-layer parameters
+    (shape (T, ...)); shared parameters (shape (1, ...)) get no gradient."""
+
+    def __init__(self, model: _Unfolded, k: int):
+        self.model, self.k, self.handles = model, k, []
+
+    def __enter__(self):
+        T = self.model.n_layers
+        for p in self.model.parameters():
+            mask = torch.zeros_like(p)
+            if p.ndim >= 1 and p.shape[0] == T:
+                mask[self.k] = 1
+            self.handles.append(p.register_hook(lambda g, m=mask: g * m))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+
+
+# ------------------------------------------------------------------ image patches
+def dct_dictionary(size: int = 8, atoms_per_dim: int = 16) -> torch.Tensor:
+    """Overcomplete 2-D DCT dictionary for ``size x size`` patches (as in K-SVD papers).
+
+    Returns
+    -------
+    Tensor, shape (size**2, atoms_per_dim**2), unit-norm columns, the first one constant.
+    """
+    if size < 1 or atoms_per_dim < size:
+        raise ValueError(f"need size >= 1 and atoms_per_dim >= size, got {size}, {atoms_per_dim}")
+    t = torch.arange(size, dtype=torch.float64)[:, None]
+    k = torch.arange(atoms_per_dim, dtype=torch.float64)[None]
+    A = torch.cos(t * k * math.pi / atoms_per_dim)
+    A[:, 1:] -= A[:, 1:].mean(0, keepdim=True)
+    A = A / A.norm(dim=0, keepdim=True)
+    return torch.kron(A, A).float()
+
+
+def image_to_patches(img: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """All ``size x size`` patches of an image (H, W) at ``stride``, as rows (N, size**2)."""
+    if img.ndim != 2:
+        raise ValueError(f"img must have shape (H, W), got {tuple(img.shape)}")
+    H, W = img.shape
+    if (H - size) % stride or (W - size) % stride:
+        raise ValueError(f"(H - size) and (W - size) must be multiples of stride; got {H}x{W}, "
+                         f"size {size}, stride {stride}")
+    u = torch.nn.functional.unfold(img[None, None], size, stride=stride)  # (1, size^2, N)
+    return u[0].T
+
+
+def patches_to_image(patches: torch.Tensor, shape: tuple[int, int], size: int, stride: int) -> torch.Tensor:
+    """Inverse of :func:`image_to_patches`: put patches back, averaging the overlaps."""
+    H, W = shape
+    fold = lambda p: torch.nn.functional.fold(p.T[None], (H, W), size, stride=stride)[0, 0]
+    return fold(patches) / fold(torch.ones_like(patches))
+
+
+# ------------------------------------------------------------------ CLI recipe
+RECIPE_SIZES = {
+    "quick": dict(m=100, n=200, p=0.1, layers=16, batch=128, steps=2000, lr=1e-3, lam=0.1),
+    "full": dict(m=250, n=500, p=0.1, layers=16, batch=64, steps=20000, lr=5e-4, lam=0.4),
+}
+
+
+def train_recipe(profile: str = "quick", out: str | Path | None = None, steps: int | None = None,
+                 progress: bool = True) -> dict:
+    """``python -m mbdl_teach.training lista``: train a 16-layer LISTA on the synthetic set.
+
+    Prints NMSE (dB) per layer of ISTA and LISTA on 1000 test codes; saves the weights
+    (and the sizes) to ``out`` when given.
+    """
+    if profile not in RECIPE_SIZES:
+        raise ValueError(f"profile must be one of {sorted(RECIPE_SIZES)}, got {profile!r}")
+    s = dict(RECIPE_SIZES[profile])
+    if steps is not None:
+        s["steps"] = int(steps)
+    torch.manual_seed(0)
+    prob = SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
+    y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
+    model = LISTA(prob.D, s["layers"], lam=s["lam"])
+    hist = train_unfolded(model, prob.batches(s["batch"]), s["steps"], lr=s["lr"], progress=progress)
+    ours = nmse_per_layer(model, y_te, x_te)
+    base = ista(y_te, prob.D, s["lam"], s["layers"], ref=x_te).nmse
+    for k in range(1, s["layers"] + 1):
+        print(f"layer {k:2d}  ISTA {base[k]:7.2f} dB  LISTA {ours[k]:7.2f} dB")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "sizes": s, "profile": profile}, out)
+    return {"nmse_lista": ours, "nmse_ista": base, "history": hist, "sizes": s}

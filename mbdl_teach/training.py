@@ -1,0 +1,378 @@
+"""One training loop for every model of the course.
+
+:func:`fit` trains any ``nn.Module`` with Adam (or a given optimizer), an optional step
+learning-rate decay, a progress bar, a history of losses, periodic validation and a
+checkpoint that holds everything needed to resume (model, optimizer, scheduler, step,
+history and random-number states). Resuming from a checkpoint gives the same parameters
+as a run that was never interrupted.
+
+Batches come from a function ``batches(step, generator) -> batch`` (or any iterator); the
+loss from ``loss_fn(model, batch) -> scalar tensor``. Nothing here knows about a chapter.
+
+Command line (recipes are registered by the modules that own the models)::
+
+    python -m mbdl_teach.training lista --profile quick --out lista.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+BatchSource = Callable[[int, torch.Generator], Any] | Iterable[Any]
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes
+    ----------
+    losses : list of float
+        Training loss at every step (index ``k`` is step ``k + 1``).
+    val_steps, val_values : list of int, list of float
+        Steps at which ``val_fn`` was called and what it returned.
+    lrs : list of float
+        Learning rate used at every step.
+    seconds : float
+        Wall-clock training time (summed over resumed runs).
+    """
+
+    losses: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_values: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Number of steps done."""
+        return len(self.losses)
+
+    def smoothed(self, window: int = 20) -> np.ndarray:
+        """Running mean of the losses over ``window`` steps (for plots)."""
+        if not self.losses:
+            return np.zeros(0)
+        loss = np.asarray(self.losses, dtype=float)
+        w = max(1, min(int(window), len(loss)))
+        c = np.cumsum(np.insert(loss, 0, 0.0))
+        return (c[w:] - c[:-w]) / w
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
+
+
+# ------------------------------------------------------------------ checkpoints
+def _rng_state() -> dict:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np.frombuffer(np.random.get_state()[1].tobytes(), np.uint8).copy()),
+        "numpy_pos": int(np.random.get_state()[2]),
+        "numpy_gauss": [float(np.random.get_state()[3]), float(np.random.get_state()[4])],
+        "python": torch.tensor(list(random.getstate()[1]), dtype=torch.int64),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    keys = np.frombuffer(state["numpy"].numpy().tobytes(), dtype=np.uint32)
+    has_gauss, cached = state.get("numpy_gauss", [0, 0.0])
+    np.random.set_state(("MT19937", keys, int(state["numpy_pos"]), int(has_gauss), float(cached)))
+    random.setstate((3, tuple(int(v) for v in state["python"].tolist()), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer=None, scheduler=None,
+                    step: int = 0, history: History | None = None,
+                    generator: torch.Generator | None = None, extra: dict | None = None) -> None:
+    """Write everything needed to resume training to one file (atomically).
+
+    The file loads with ``torch.load(path, weights_only=True)``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "step": int(step),
+        "history": (history or History()).to_dict(),
+        "rng": _rng_state(),
+        "generator": generator.get_state() if generator is not None else None,
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a file written by :func:`save_checkpoint` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+# ------------------------------------------------------------------ the loop
+def _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(model, batch), got {type(loss_fn).__name__}")
+    if not isinstance(n_steps, (int, np.integer)) or isinstance(n_steps, bool) or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    for name, v in (("val_every", val_every), ("log_every", log_every),
+                    ("checkpoint_every", checkpoint_every)):
+        if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
+            raise ValueError(f"{name} must be an integer >= 1 or None, got {v!r}")
+
+
+def _next_batch(batches, step: int, generator: torch.Generator, it: Iterator | None):
+    if callable(batches):
+        return batches(step, generator), it
+    if it is None:
+        it = iter(batches)
+    try:
+        return next(it), it
+    except StopIteration:
+        raise ValueError(f"the batch iterator ran out at step {step + 1}") from None
+
+
+def _to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+    batches: BatchSource,
+    n_steps: int,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    milestones: Sequence[int] | None = None,
+    gamma: float = 0.1,
+    val_fn: Callable[[nn.Module], float] | None = None,
+    val_every: int | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    log_every: int | None = None,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    grad_clip: float | None = None,
+    desc: str = "training",
+) -> History:
+    """Train ``model`` for ``n_steps`` steps (in total, counting resumed ones).
+
+    Parameters
+    ----------
+    model : nn.Module
+    loss_fn : callable
+        ``loss_fn(model, batch) -> Tensor`` (a scalar).
+    batches : callable or iterable
+        ``batches(step, generator) -> batch`` with ``step`` counted from 0 and a
+        ``torch.Generator`` owned (seeded, checkpointed) by the loop; or an iterator of
+        batches (not resumable exactly). Tensors in the batch are moved to ``device``.
+    n_steps : int
+        Total number of optimisation steps (>= 1).
+    lr : float
+        Learning rate of the default Adam optimizer.
+    optimizer : torch.optim.Optimizer, optional
+        Used instead of Adam over ``model.parameters()``.
+    milestones, gamma : list of int, float
+        Multiply the learning rate by ``gamma`` at these steps (``MultiStepLR``).
+    val_fn : callable, optional
+        ``val_fn(model) -> float`` (e.g. PSNR or NMSE on a validation set), run in
+        ``eval`` mode without gradients every ``val_every`` steps and at the end.
+    checkpoint : path, optional
+        File to save to every ``checkpoint_every`` steps (default: every ``val_every``
+        or at the end) and at the end; if it exists and ``resume``, training continues
+        from it.
+    log_every : int, optional
+        Print the mean loss every ``log_every`` steps (rounded to 4 significant digits).
+    progress : bool
+        Show a ``tqdm`` progress bar.
+    device : str or torch.device, optional
+        Where to train (default: where the model's parameters are).
+    seed : int
+        Seed of the batch generator.
+    grad_clip : float, optional
+        Clip the gradient norm to this value.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    FloatingPointError
+        When the loss becomes NaN or infinite (the message says at which step).
+    """
+    _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every)
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    device = torch.device(device)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer is None:
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        optimizer = torch.optim.Adam(params, lr=lr)
+    scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma)
+                 if milestones else None)
+    generator = torch.Generator().manual_seed(int(seed))
+    history, start = History(), 0
+    if checkpoint is not None and resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        model.load_state_dict(state["model"])
+        if state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        history = History.from_dict(state["history"])
+        start = int(state["step"])
+        _set_rng_state(state["rng"])
+        if state["generator"] is not None:
+            generator.set_state(state["generator"])
+    if checkpoint_every is None:
+        checkpoint_every = val_every
+    bar = None
+    if progress and start < n_steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_steps, initial=start, desc=desc, leave=False)
+    t0, it, running = time.perf_counter(), None, []
+    model.train()
+    for step in range(start, n_steps):
+        batch, it = _next_batch(batches, step, generator, it)
+        batch = _to_device(batch, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, batch)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
+                            f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(tuple(loss.shape))}")
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            if bar is not None:
+                bar.close()
+            raise FloatingPointError(
+                f"the loss is {value} at step {step + 1} of {n_steps} (last finite loss: "
+                f"{history.losses[-1] if history.losses else 'none'}); lower the learning rate "
+                "or check the data"
+            )
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        history.lrs.append(float(optimizer.param_groups[0]["lr"]))
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        history.losses.append(value)
+        running.append(value)
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            if done % 10 == 0 or done == n_steps:
+                bar.set_postfix(loss=f"{value:.4g}")
+        if log_every and done % log_every == 0:
+            print(f"step {done:>6d}  loss {np.mean(running):.4g}")
+            running = []
+        if val_fn is not None and ((val_every and done % val_every == 0) or done == n_steps):
+            model.eval()
+            with torch.no_grad():
+                metric = float(val_fn(model))
+            model.train()
+            history.val_steps.append(done)
+            history.val_values.append(metric)
+        if checkpoint is not None and ((checkpoint_every and done % checkpoint_every == 0)
+                                       or done == n_steps):
+            history.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save_checkpoint(checkpoint, model, optimizer, scheduler, done, history, generator)
+    if bar is not None:
+        bar.close()
+    history.seconds += time.perf_counter() - t0
+    model.eval()
+    return history
+
+
+# ------------------------------------------------------------------ recipes and CLI
+#: name -> "module:function". A recipe is ``fn(profile, out=None, steps=None, progress=True)``
+#: and returns a dict of results (it trains, prints a summary and saves weights to ``out``).
+#: Chapters add their line here (or call :func:`register_recipe` at run time).
+RECIPES: dict[str, str | Callable] = {
+    "lista": "mbdl_teach.sparse:train_recipe",
+}
+
+
+def register_recipe(name: str, fn: str | Callable) -> None:
+    """Register a training recipe under ``name`` (a callable or ``"module:function"``)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a recipe name must be a non-empty string, got {name!r}")
+    if not (callable(fn) or (isinstance(fn, str) and ":" in fn)):
+        raise TypeError(f"a recipe must be callable or 'module:function', got {fn!r}")
+    RECIPES[name] = fn
+
+
+def get_recipe(name: str) -> Callable:
+    """The recipe registered under ``name``; an unknown name lists the known ones."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
+    fn = RECIPES[name]
+    if isinstance(fn, str):
+        module, attr = fn.split(":")
+        fn = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Command line: ``python -m mbdl_teach.training <model> --profile quick|full``."""
+    parser = argparse.ArgumentParser(prog="python -m mbdl_teach.training",
+                                     description="Train one of the course's models.")
+    parser.add_argument("model", help=f"recipe name, one of: {', '.join(sorted(RECIPES))}")
+    parser.add_argument("--profile", choices=("quick", "full"), default="quick")
+    parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        recipe = get_recipe(args.model)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    return recipe(args.profile, out=args.out, steps=args.steps, progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    main()
