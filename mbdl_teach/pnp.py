@@ -1,0 +1,327 @@
+"""Plug-and-play: HQS and ADMM with any denoiser as the prior.
+
+Both solve ``min_x ||H x - y||^2 + lambda * rho(x)`` by splitting ``x`` from a copy ``v``
+and alternating
+
+* a **data step**, a least-squares problem with the physics only:
+  ``x = (H^T H + beta I)^{-1} (H^T y + beta * z)`` (exact where the operator has a
+  closed-form ``solve_normal``, conjugate gradients otherwise);
+* a **prior step**, a denoiser: ``v = D(x, sigma)``. Any callable ``D(x, sigma) -> x_hat``
+  on (B, C, H, W) tensors works: wavelet thresholding, a CNN, WINNet...
+
+The noise level given to the denoiser decreases geometrically over the iterations and the
+penalty follows it, ``beta_k = lam * sigma_n^2 / sigma_k^2`` (the DPIR schedule of
+Zhang et al., IEEE TPAMI 2021).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from .operators import LinearOperator
+
+Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
+
+
+# ------------------------------------------------------------------ linear algebra
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-batch-item inner products, shape (B, 1, 1, 1)."""
+    return (a * b).sum(dim=tuple(range(1, a.ndim)), keepdim=True)
+
+
+def conjugate_gradient(
+    apply_a: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    x0: torch.Tensor | None = None,
+    n_iter: int = 50,
+    tol: float = 1e-6,
+) -> torch.Tensor:
+    """Solve ``A x = b`` for a symmetric positive-definite ``A``, per batch item.
+
+    Parameters
+    ----------
+    apply_a : callable
+        ``x -> A x`` on tensors shaped like ``b``.
+    b : Tensor, shape (B, ...)
+    x0 : Tensor, optional
+        Starting point (default zeros).
+    n_iter : int
+        Maximum number of iterations.
+    tol : float
+        Stop when every item's ``||r|| / ||b||`` is below ``tol``.
+
+    Returns
+    -------
+    Tensor, shape of ``b``
+    """
+    if n_iter < 1:
+        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+    x = torch.zeros_like(b) if x0 is None else x0.clone()
+    r = b - apply_a(x) if x0 is not None else b.clone()
+    p = r.clone()
+    rs = _dot(r, r)
+    b_norm = _dot(b, b).sqrt().clamp_min(torch.finfo(b.dtype).tiny)
+    for _ in range(n_iter):
+        if bool((rs.sqrt() / b_norm <= tol).all()):
+            break
+        ap = apply_a(p)
+        alpha = rs / _dot(p, ap).clamp_min(torch.finfo(b.dtype).tiny)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = _dot(r, r)
+        p = r + (rs_new / rs.clamp_min(torch.finfo(b.dtype).tiny)) * p
+        rs = rs_new
+    return x
+
+
+def solve_normal(
+    op: LinearOperator, rhs: torch.Tensor, beta: float, x0: torch.Tensor | None = None, cg_iters: int = 30
+) -> torch.Tensor:
+    """``(H^T H + beta I)^{-1} rhs``: closed form where ``op`` has one, else CG."""
+    if op.has_solve_normal:
+        return op.solve_normal(rhs, beta)
+    return conjugate_gradient(lambda v: op.normal(v) + beta * v, rhs, x0=x0, n_iter=cg_iters, tol=1e-10)
+
+
+def dpir_sigmas(noise_level: float, n_iter: int, sigma_max: float = 49 / 255) -> list[float]:
+    """Denoiser noise levels decreasing geometrically from ``sigma_max`` to ``noise_level``.
+
+    Parameters
+    ----------
+    noise_level : float
+        The measurement's noise std ``sigma_n`` (> 0), [0, 1] scale.
+    n_iter : int
+    sigma_max : float
+        First (largest) level; DPIR uses 49/255.
+    """
+    if not noise_level > 0:
+        raise ValueError(f"noise_level must be > 0, got {noise_level}")
+    if n_iter < 1:
+        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+    hi = max(sigma_max, noise_level)
+    if n_iter == 1:
+        return [float(noise_level)]
+    ratio = (noise_level / hi) ** (1 / (n_iter - 1))
+    return [float(hi * ratio**k) for k in range(n_iter)]
+
+
+# ------------------------------------------------------------------ solvers
+@dataclass
+class History:
+    """Per-iteration record of a solver run (lists of floats)."""
+
+    sigma: list[float] = field(default_factory=list)
+    beta: list[float] = field(default_factory=list)
+    residual: list[float] = field(default_factory=list)  # ||H x - y|| / ||y||
+    psnr: list[float] = field(default_factory=list)  # when x_true is given
+
+
+def _check_inputs(y, op, denoiser, n_iter, x0):
+    if not isinstance(y, torch.Tensor) or y.ndim != 4:
+        raise ValueError(
+            f"y must be a tensor of shape (B, C, H, W), got "
+            f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
+        )
+    if not (hasattr(op, "forward") and hasattr(op, "adjoint")):
+        raise TypeError(f"op must be a linear operator with forward/adjoint, got {type(op).__name__}")
+    if not callable(denoiser):
+        raise TypeError(f"denoiser must be callable as denoiser(x, sigma), got {type(denoiser).__name__}")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
+        raise ValueError(f"n_iter must be an int >= 1, got {n_iter!r}")
+    if x0 is not None:
+        if not isinstance(x0, torch.Tensor) or x0.ndim != 4:
+            raise ValueError("x0 must be a tensor of shape (B, C, H, W)")
+        if tuple(op.output_shape(tuple(x0.shape))) != tuple(y.shape):
+            raise ValueError(
+                f"operator and image sizes disagree: H maps x0 of shape {tuple(x0.shape)} to "
+                f"{tuple(op.output_shape(tuple(x0.shape)))}, but y has shape {tuple(y.shape)}"
+            )
+
+
+def _schedule(n_iter, sigmas, beta, noise_level, lam):
+    if sigmas is None:
+        if noise_level is None:
+            raise ValueError("give the denoiser's noise levels `sigmas`, or the measurement's `noise_level`")
+        sigmas = dpir_sigmas(noise_level, n_iter)
+    sigmas = [float(s) for s in sigmas]
+    if len(sigmas) != n_iter:
+        raise ValueError(f"sigmas has {len(sigmas)} values for n_iter={n_iter}")
+    if any(not (s >= 0 and math.isfinite(s)) for s in sigmas):
+        raise ValueError("sigmas must be finite and >= 0")
+    if beta is None:
+        if noise_level is None:
+            raise ValueError("give `beta` (the penalty), or the measurement's `noise_level`")
+        betas = [lam * noise_level**2 / max(s, 1e-8) ** 2 for s in sigmas]
+    elif isinstance(beta, (int, float)):
+        betas = [float(beta)] * n_iter
+    else:
+        betas = [float(b) for b in beta]
+        if len(betas) != n_iter:
+            raise ValueError(f"beta has {len(betas)} values for n_iter={n_iter}")
+    if any(not (b > 0 and math.isfinite(b)) for b in betas):
+        raise ValueError("the penalty beta must be finite and > 0")
+    return sigmas, betas
+
+
+def initial_estimate(y: torch.Tensor, op: LinearOperator, shape: Sequence[int] | None = None) -> torch.Tensor:
+    """A starting point: ``y`` itself when ``H`` keeps the size and is not a mask,
+    else a lightly regularised least-squares solution ``(H^T H + 0.01 I)^{-1} H^T y``."""
+    from .operators import Mask
+
+    if shape is None and tuple(op.output_shape(tuple(y.shape))) == tuple(y.shape) and not isinstance(op, Mask):
+        return y.clone()
+    return solve_normal(op, op.adjoint(y), 0.01)
+
+
+def _record(history, op, x, y, x_true, sigma, beta, y_norm):
+    from .metrics import psnr
+
+    history.sigma.append(float(sigma))
+    history.beta.append(float(beta))
+    history.residual.append(float((op.forward(x) - y).norm() / y_norm))
+    if x_true is not None:
+        history.psnr.append(float(psnr(x.clamp(0, 1), x_true).mean()))
+
+
+def hqs(
+    y: torch.Tensor,
+    op: LinearOperator,
+    denoiser: Denoiser,
+    n_iter: int,
+    sigmas: Sequence[float] | None = None,
+    beta: float | Sequence[float] | None = None,
+    x0: torch.Tensor | None = None,
+    callback: Callable[[int, torch.Tensor, History], None] | None = None,
+    noise_level: float | None = None,
+    lam: float = 0.23,
+    x_true: torch.Tensor | None = None,
+    cg_iters: int = 30,
+) -> tuple[torch.Tensor, History]:
+    """Half-quadratic splitting with a plug-in denoiser.
+
+    Iterates, for ``k = 1..n_iter``::
+
+        x = (H^T H + beta_k I)^{-1} (H^T y + beta_k z)     # data step
+        z = denoiser(x, sigma_k)                           # prior step
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, C, h, w)
+        The measurement.
+    op : LinearOperator
+        ``H`` (``mbdl_teach.operators``).
+    denoiser : callable
+        ``denoiser(x, sigma) -> x_hat`` on (B, C, H, W).
+    n_iter : int
+        Number of iterations (>= 1).
+    sigmas : sequence of float, optional
+        The denoiser's noise level per iteration; default :func:`dpir_sigmas` from
+        ``noise_level``.
+    beta : float or sequence, optional
+        The penalty per iteration; default ``lam * noise_level^2 / sigma_k^2``.
+    x0 : Tensor, shape (B, C, H, W), optional
+        Start (default :func:`initial_estimate`).
+    callback : callable, optional
+        ``callback(k, z, history)`` after each iteration.
+    noise_level : float, optional
+        The measurement noise std ``sigma_n``.
+    lam : float
+        Weight of the prior in the default schedule (DPIR: 0.23).
+    x_true : Tensor, optional
+        Ground truth: the history then records the PSNR per iteration.
+    cg_iters : int
+        Conjugate-gradient iterations per data step, for operators without a closed-form
+        ``solve_normal`` (warm-started from the previous estimate).
+
+    Returns
+    -------
+    x_hat : Tensor, shape (B, C, H, W)
+        The last denoised estimate ``z``.
+    history : History
+    """
+    _check_inputs(y, op, denoiser, n_iter, x0)
+    sigmas, betas = _schedule(n_iter, sigmas, beta, noise_level, lam)
+    z = initial_estimate(y, op) if x0 is None else x0.clone()
+    if tuple(op.output_shape(tuple(z.shape))) != tuple(y.shape):
+        raise ValueError(f"operator and image sizes disagree: y {tuple(y.shape)}, x {tuple(z.shape)}")
+    aty = op.adjoint(y)
+    y_norm = y.norm().clamp_min(1e-12)
+    history = History()
+    with torch.no_grad():
+        for k in range(n_iter):
+            x = solve_normal(op, aty + betas[k] * z, betas[k], x0=z, cg_iters=cg_iters)
+            z = denoiser(x, sigmas[k])
+            if not isinstance(z, torch.Tensor) or z.shape != x.shape:
+                raise ValueError(
+                    f"the denoiser returned {getattr(z, 'shape', type(z).__name__)} for input {tuple(x.shape)}"
+                )
+            if not torch.isfinite(z).all():
+                raise FloatingPointError(f"NaN or inf in the estimate at iteration {k + 1}")
+            _record(history, op, z, y, x_true, sigmas[k], betas[k], y_norm)
+            if callback is not None:
+                callback(k, z, history)
+    return z, history
+
+
+def admm(
+    y: torch.Tensor,
+    op: LinearOperator,
+    denoiser: Denoiser,
+    n_iter: int,
+    rho: float | Sequence[float] | None = None,
+    sigmas: Sequence[float] | None = None,
+    x0: torch.Tensor | None = None,
+    callback: Callable[[int, torch.Tensor, History], None] | None = None,
+    noise_level: float | None = None,
+    lam: float = 0.23,
+    x_true: torch.Tensor | None = None,
+    cg_iters: int = 30,
+) -> tuple[torch.Tensor, History]:
+    """Plug-and-play ADMM (Venkatakrishnan, Bouman & Wohlberg 2013).
+
+    Iterates, with the scaled dual variable ``u``::
+
+        x = (H^T H + rho_k I)^{-1} (H^T y + rho_k (v - u))   # data step
+        v = denoiser(x + u, sigma_k)                          # prior step
+        u = u + x - v                                         # dual update
+
+    When ``rho`` changes between iterations ``u`` is rescaled by ``rho_{k-1} / rho_k``
+    (it is the dual variable divided by ``rho``). Parameters are as in :func:`hqs`, with
+    ``rho`` in the role of ``beta``.
+
+    Returns
+    -------
+    x_hat : Tensor, shape (B, C, H, W)
+        The last ``v``.
+    history : History
+    """
+    _check_inputs(y, op, denoiser, n_iter, x0)
+    sigmas, rhos = _schedule(n_iter, sigmas, rho, noise_level, lam)
+    v = initial_estimate(y, op) if x0 is None else x0.clone()
+    if tuple(op.output_shape(tuple(v.shape))) != tuple(y.shape):
+        raise ValueError(f"operator and image sizes disagree: y {tuple(y.shape)}, x {tuple(v.shape)}")
+    u = torch.zeros_like(v)
+    aty = op.adjoint(y)
+    y_norm = y.norm().clamp_min(1e-12)
+    history = History()
+    with torch.no_grad():
+        for k in range(n_iter):
+            if k > 0 and rhos[k] != rhos[k - 1]:
+                u = u * (rhos[k - 1] / rhos[k])
+            x = solve_normal(op, aty + rhos[k] * (v - u), rhos[k], x0=v, cg_iters=cg_iters)
+            v = denoiser(x + u, sigmas[k])
+            if not isinstance(v, torch.Tensor) or v.shape != x.shape:
+                raise ValueError(
+                    f"the denoiser returned {getattr(v, 'shape', type(v).__name__)} for input {tuple(x.shape)}"
+                )
+            if not torch.isfinite(v).all():
+                raise FloatingPointError(f"NaN or inf in the estimate at iteration {k + 1}")
+            u = u + x - v
+            _record(history, op, v, y, x_true, sigmas[k], rhos[k], y_norm)
+            if callback is not None:
+                callback(k, v, history)
+    return v, history
