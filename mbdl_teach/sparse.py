@@ -36,7 +36,7 @@ from .training import History, fit
 
 __all__ = [
     "soft_threshold", "lipschitz", "lasso_objective", "SolverResult", "ista", "fista",
-    "iterations_to_reach", "tune_lambda", "LISTA", "LISTA_CP", "ALISTA", "analytic_weight",
+    "iterations_to_reach", "tune_lambda", "tune_lambda_to_reach", "LISTA", "LISTA_CP", "ALISTA", "analytic_weight",
     "SyntheticSparse", "nmse_per_layer", "train_unfolded", "dct_dictionary",
     "image_to_patches", "patches_to_image", "train_recipe",
 ]
@@ -137,7 +137,7 @@ class SolverResult:
     iterates: torch.Tensor | None = None
 
 
-def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step):
+def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step, objective=True):
     y2, single = _check_problem(y, D, lam, n_iter, x0)
     if ref is not None:
         if not isinstance(ref, torch.Tensor):
@@ -152,13 +152,14 @@ def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated,
         x0[None] if x0.ndim == 1 else x0).to(y2.dtype)
     Dty = y2 @ D                      # D^T y, (B, n)
     G = D.T @ D                       # D^T D, (n, n)
-    out = SolverResult(x=x)
+    out = SolverResult(x=x, nmse=[] if ref is not None else None)
     keep = [x] if return_iterates else None
 
     def record(v):
-        out.objective.append(float(lasso_objective(v, y2, D, lam).mean()))
+        if objective:
+            out.objective.append(float(lasso_objective(v, y2, D, lam).mean()))
         if ref is not None:
-            out.nmse = (out.nmse or []) + [_nmse_db(v, ref)]
+            out.nmse.append(_nmse_db(v, ref))
 
     record(x)
     z, t = x, 1.0
@@ -182,7 +183,7 @@ def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated,
 
 def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
          ref: torch.Tensor | None = None, return_iterates: bool = False,
-         step: float | None = None) -> SolverResult:
+         step: float | None = None, objective: bool = True) -> SolverResult:
     """ISTA: ``x_{k+1} = S_{lam/L}(x_k + D^T (y - D x_k) / L)``, ``L = ||D||_2^2``.
 
     Parameters
@@ -201,18 +202,20 @@ def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Te
         Keep every iterate (memory ``(n_iter + 1) B n``).
     step : float, optional
         Step size (default ``1 / L``).
+    objective : bool
+        Record the LASSO objective of every iterate (costs one more product per step).
 
     Returns
     -------
     SolverResult
         ``.x`` (last iterate), ``.objective``, ``.nmse`` and ``.iterates``.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step)
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step, objective)
 
 
 def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
           ref: torch.Tensor | None = None, return_iterates: bool = False,
-          step: float | None = None) -> SolverResult:
+          step: float | None = None, objective: bool = True) -> SolverResult:
     """FISTA (Beck & Teboulle 2009): ISTA's step taken at an extrapolated point.
 
     ``x_{k+1} = S_{lam/L}(z_k + D^T(y - D z_k)/L)``,
@@ -220,7 +223,7 @@ def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.T
     ``z_{k+1} = x_{k+1} + (t_k - 1)/t_{k+1} (x_{k+1} - x_k)``.
     Same arguments and result as :func:`ista`.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step)
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step, objective)
 
 
 def iterations_to_reach(nmse: Sequence[float], target: float) -> int | None:
@@ -248,8 +251,36 @@ def tune_lambda(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams: Sequenc
         raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
     if len(lams) == 0:
         raise ValueError("lams is empty")
-    scores = {float(lam): solvers[method](y, D, float(lam), n_iter, ref=x).nmse[-1] for lam in lams}
+    scores = {float(lam): solvers[method](y, D, float(lam), n_iter, ref=x, objective=False).nmse[-1]
+              for lam in lams}
     return min(scores, key=scores.get), scores
+
+
+def tune_lambda_to_reach(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams: Sequence[float],
+                         target_db: float, max_iter: int,
+                         method: str = "ista") -> tuple[float | None, dict[float, int | None]]:
+    """The ``lam`` of a grid that reaches NMSE ``target_db`` in the fewest iterations.
+
+    The fair baseline for "how many iterations does ISTA need to reach this NMSE?": each
+    ``lam`` gets up to ``max_iter`` iterations. Tune on training data.
+
+    Returns
+    -------
+    best : float or None
+        None when no ``lam`` reaches the target within ``max_iter``.
+    iterations : dict
+        lam -> iterations needed (None if never).
+    """
+    solvers = {"ista": ista, "fista": fista}
+    if method not in solvers:
+        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
+    if len(lams) == 0:
+        raise ValueError("lams is empty")
+    its = {float(lam): iterations_to_reach(
+        solvers[method](y, D, float(lam), max_iter, ref=x, objective=False).nmse, target_db)
+        for lam in lams}
+    reached = {k: v for k, v in its.items() if v is not None}
+    return (min(reached, key=reached.get) if reached else None), its
 
 
 # ------------------------------------------------------------------ unfolded networks
