@@ -332,6 +332,10 @@ def fit(
 #: Chapters add their line here (or call :func:`register_recipe` at run time).
 RECIPES: dict[str, str | Callable] = {
     "lista": "mbdl_teach.sparse:train_recipe",
+    "dncnn": "mbdl_teach.denoisers:train_dncnn",
+    "winnet": "mbdl_teach.denoisers:train_winnet",
+    "dncnn50": "mbdl_teach.denoisers:train_dncnn50",
+    "winnet50": "mbdl_teach.denoisers:train_winnet50",
 }
 
 

@@ -1,0 +1,156 @@
+"""The common denoiser interface, the small DnCNN and the training recipes."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mbdl_teach import data, denoisers, inn, metrics, training, wavelets
+from mbdl_teach.denoisers import DnCNN, NetworkDenoiser, WaveletDenoiser
+
+SIGMA = 25 / 255
+
+
+def _noisy(size=32, batch=2, seed=0):
+    x = data.load_images(["aero", "clock"][:batch], size)
+    y = data.add_gaussian_noise(x, SIGMA, generator=torch.Generator().manual_seed(seed))
+    return x, y
+
+
+def _tiny_winnet():
+    torch.manual_seed(0)
+    return NetworkDenoiser(inn.WINNet(steps=1, hidden=4, blocks=1, lista_iters=1, lista_channels=4),
+                           "winnet", 1, uses_sigma=True)
+
+
+def _all_denoisers():
+    out = [WaveletDenoiser(), NetworkDenoiser(DnCNN(depth=3, features=4), "dncnn", 1, False), _tiny_winnet()]
+    if denoisers.bm3d_available()[0]:
+        out.append(denoisers.BM3DDenoiser())  # slow: the tests give it small images
+    return out
+
+
+# ------------------------------------------------------------------ the interface
+@pytest.mark.parametrize("den", _all_denoisers(), ids=lambda d: d.name)
+def test_interface_shape_dtype_and_errors(den):
+    x, y = _noisy()
+    out = den(y, SIGMA)
+    assert out.shape == y.shape and out.dtype == y.dtype
+    assert torch.isfinite(out).all()
+    # a (B,) tensor of equal values gives the same result as the float
+    torch.testing.assert_close(den(y, torch.full((2,), SIGMA)), out, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        den(y, -0.1)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        den(y[0], SIGMA)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        den(y.numpy(), SIGMA)
+    with pytest.raises(ValueError, match="shape"):
+        den(y, torch.full((3,), SIGMA))
+    if den.name != "wavelet" and den.name != "bm3d":
+        with pytest.raises(ValueError, match="channel"):
+            den(y.repeat(1, 3, 1, 1), SIGMA)
+
+
+@pytest.mark.parametrize("den", _all_denoisers(), ids=lambda d: d.name)
+def test_batch_equals_one_by_one(den):
+    _, y = _noisy()
+    s = torch.tensor([15 / 255, 30 / 255])
+    both = den(y, s)
+    for b in range(2):
+        torch.testing.assert_close(both[b:b + 1], den(y[b:b + 1], float(s[b])), atol=1e-5, rtol=0)
+
+
+def test_wavelet_denoiser_is_bayesshrink():
+    _, y = _noisy(48)
+    out = WaveletDenoiser()(y, SIGMA)
+    ref = np.stack([wavelets.denoise(y[b, 0].numpy(), SIGMA) for b in range(2)])
+    np.testing.assert_allclose(out[:, 0].numpy(), ref, atol=1e-6)
+    # blind: the wavelet denoiser estimates sigma itself
+    blind = WaveletDenoiser()(y, None)
+    ref = np.stack([wavelets.denoise(y[b, 0].numpy()) for b in range(2)])
+    np.testing.assert_allclose(blind[:, 0].numpy(), ref, atol=1e-6)
+
+
+@pytest.mark.skipif(not denoisers.bm3d_available()[0], reason="bm3d is not installed")
+def test_bm3d_matches_package_and_denoises():
+    import bm3d
+
+    x, y = _noisy(64, batch=1)
+    out = denoisers.load("bm3d")(y, SIGMA)
+    ref = bm3d.bm3d(y[0, 0].double().numpy(), sigma_psd=SIGMA)
+    np.testing.assert_allclose(out[0, 0].numpy(), ref, atol=1e-5)
+    assert float(metrics.psnr(out.clamp(0, 1), x)) > float(metrics.psnr(y, x)) + 3
+
+
+def test_load_unknown_name():
+    with pytest.raises(ValueError, match="no shipped weights named 'nope'"):
+        denoisers.load("nope")
+    with pytest.raises(TypeError):
+        denoisers.load(3)
+
+
+# ------------------------------------------------------------------ DnCNN
+@settings(max_examples=8, deadline=None)
+@given(h=st.integers(1, 23), w=st.integers(1, 23), c=st.sampled_from([1, 3]))
+def test_dncnn_any_size_and_residual_form(h, w, c):
+    torch.manual_seed(0)
+    net = DnCNN(channels=c, depth=4, features=6)
+    for p in net.parameters():  # leave the zero initialisation so the residual is not 0
+        torch.nn.init.normal_(p, std=0.2)
+    y = torch.rand(2, c, h, w)
+    out = net(y)
+    assert out.shape == y.shape
+    torch.testing.assert_close(out, y - net.residual(y))
+    assert net.residual(y).abs().max() > 0
+
+
+def test_dncnn_starts_as_identity_and_counts_parameters():
+    net = DnCNN(channels=1, depth=15, features=32)
+    y = torch.rand(1, 1, 20, 20)
+    torch.testing.assert_close(net(y), y)
+    expected = (9 * 32 + 32) + 13 * (9 * 32 * 32 + 32) + (9 * 32 + 1)
+    assert net.num_parameters() == expected
+    for bad in (dict(depth=1), dict(features=0), dict(channels=1.5)):
+        with pytest.raises(ValueError):
+            DnCNN(**bad)
+    with pytest.raises(ValueError, match="channel"):
+        net.residual(torch.rand(1, 3, 8, 8))
+
+
+def test_dncnn_learns_something_in_a_few_steps():
+    torch.manual_seed(0)
+    net = DnCNN(depth=3, features=8)
+    batches = denoisers.make_batches(denoisers._train_images()[:3], 16, 8, (25, 25))
+    hist = training.fit(net, denoisers._loss, batches, 40, lr=3e-3, progress=False)
+    assert np.mean(hist.losses[-10:]) < 0.8 * np.mean(hist.losses[:5])
+
+
+# ------------------------------------------------------------------ recipes
+def test_recipes_registered_and_batches():
+    for name in ("dncnn", "winnet", "dncnn50", "winnet50"):
+        assert training.get_recipe(name) is getattr(denoisers, f"train_{name}")
+    g = torch.Generator().manual_seed(0)
+    clean, noisy, s = denoisers.make_batches(denoisers._train_images()[:2], 16, 64, (0, 25))(0, g)
+    assert clean.shape == noisy.shape == (64, 1, 16, 16) and s.shape == (64,)
+    assert 0 <= float(s.min()) and float(s.max()) <= 25 / 255
+    # the noise has the drawn standard deviation
+    resid = ((noisy - clean).flatten(1).std(dim=1) / s.clamp_min(1e-3))
+    assert abs(float(resid[s > 5 / 255].mean()) - 1) < 0.05
+    assert denoisers.RECIPE_SIZES["winnet50"]["quick"]["config"]["sigma_train_max"] == 50 / 255
+
+
+def test_recipe_runs_and_resumes(tmp_path):
+    out = tmp_path / "d.pt"
+    denoisers.RECIPE_SIZES["_tiny"] = {"quick": dict(model="dncnn", config=dict(channels=1, depth=3, features=4),
+                                                    patch=16, batch=4, steps=6, lr=1e-3, sigma=(0, 25))}
+    try:
+        denoisers.train_recipe("_tiny", "quick", out=out, progress=False)
+        ckpt = training.load_checkpoint(tmp_path / "d.resume.pt")
+        assert ckpt["step"] == 6
+        res = denoisers.train_recipe("_tiny", "quick", out=out, steps=9, progress=False)
+        assert res["history"].steps == 9
+        w = torch.load(out, weights_only=True)
+        assert set(w) == {"state_dict", "config", "model"}
+    finally:
+        del denoisers.RECIPE_SIZES["_tiny"]
