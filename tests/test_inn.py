@@ -261,3 +261,30 @@ def test_bad_constructor_arguments_raise():
         WINNet(sigma_train_max=25)
     with pytest.raises(TypeError, match="torch.Tensor"):
         LINN()(np.zeros((1, 1, 8, 8)), 0.1)
+
+
+# ------------------------------------------------------------------ the chapter-03 exercise checker
+def test_coupling_checker_accepts_the_reference_and_rejects_wrong_orders():
+    from mbdl_teach import exercises as ex
+
+    assert ex.check_lifting_coupling(ex.reference_coupling_forward, ex.reference_coupling_inverse)
+
+    def inverse_wrong_order(c, d, P, U):  # undoes the predict first: not the inverse
+        d = d + P(c)
+        return c - U(d), d
+
+    def forward_update_first(c, d, P, U):
+        c = c + U(d)
+        return c, d - P(c)
+
+    assert not ex.check_lifting_coupling(ex.reference_coupling_forward, inverse_wrong_order)
+    assert not ex.check_lifting_coupling(forward_update_first, ex.reference_coupling_inverse)
+    # the library's lifting step is the same layer
+    c, d, P, U = ex._coupling_case(torch.Generator().manual_seed(0))
+    step = inn.LiftingStep(1, 3, 4, 0).double()
+    with torch.no_grad():
+        step.predict.conv_out.weight.normal_()
+    c2, d2 = step(c, d, torch.ones(c.shape[0], dtype=torch.float64))
+    ref = ex.reference_coupling_forward(c, d, lambda a: step.predict(a, torch.ones(c.shape[0], dtype=torch.float64)),
+                                        lambda a: step.update(a, torch.ones(c.shape[0], dtype=torch.float64)))
+    assert torch.allclose(c2, ref[0]) and torch.allclose(d2, ref[1])
