@@ -11,6 +11,15 @@ from mbdl_teach.denoisers import DnCNN
 SHIPPED = denoisers.read_manifest()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small convolutions thrash with several threads on a shared CPU: use one here."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _export_tiny(tmp_path):
     """A fresh (untrained) recipe-sized DnCNN exported to tmp_path like a real checkpoint."""
     torch.manual_seed(0)
