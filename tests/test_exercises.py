@@ -53,3 +53,9 @@ def test_chapter_00_checkers_accept_the_reference_and_reject_a_wrong_answer():
     assert exercises.check_hqs_x_step(exercises.reference_hqs_x_step)
     no_beta_v = lambda y, v, op, beta: op.solve_normal(op.adjoint(y), beta)  # noqa: E731
     assert not exercises.check_hqs_x_step(no_beta_v)
+
+
+def test_chapter_05_checker():
+    assert exercises.check_hqs_fourier_x_step(exercises.reference_hqs_fourier_x_step)
+    no_z = lambda y, z, otf, b: torch.fft.ifft2(otf.conj() * torch.fft.fft2(y) / (otf.abs() ** 2 + b)).real  # noqa: E731
+    assert not exercises.check_hqs_fourier_x_step(no_z)
