@@ -7,7 +7,7 @@ Every chapter tunes and trains on ``TRAIN_IMAGES`` and reports on ``TEST_IMAGES`
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -243,48 +243,65 @@ def random_patches(
 def simulate_blur(
     name: str,
     size: int,
-    kernel_std: float,
+    kernel_std: float | None,
     sigma: float,
     oversample: int = 2,
     generator: torch.Generator | None = None,
+    kernel: Callable[[int], torch.Tensor] | None = None,
+    factor: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A blurred, noisy observation made with a finer model than reconstruction uses.
+    """A blurred (optionally decimated), noisy observation made with a finer model than
+    reconstruction uses.
 
-    The image is loaded at ``oversample * size``, blurred there with a Gaussian of std
-    ``oversample * kernel_std`` fine pixels (periodic boundary), averaged over
-    ``oversample x oversample`` blocks (the pixels' area) and noise is added. The ground
-    truth is the block average of the unblurred fine image. A reconstruction that uses a
-    Gaussian of std ``kernel_std`` on the coarse grid therefore meets a slightly different
-    operator than the one that made the data: no "inverse crime".
+    The image is loaded at ``oversample * size``, blurred there (periodic boundary) with a
+    kernel of the same physical width, averaged over blocks of ``oversample * factor``
+    fine pixels (the area of a sensor pixel) and noise is added. The ground truth is the
+    block average of the unblurred fine image over ``oversample`` pixels. A reconstruction
+    that uses the kernel on the coarse grid (and, for ``factor > 1``, plain decimation)
+    therefore meets a slightly different operator than the one that made the data: no
+    "inverse crime".
 
     Parameters
     ----------
     name : str
         A bundled image (:func:`list_images`).
     size : int
-        Side of the coarse (reconstruction) grid.
-    kernel_std : float
-        Blur std in coarse pixels.
+        Side of the ground truth (the reconstruction grid); divisible by ``factor``.
+    kernel_std : float or None
+        Gaussian blur std in coarse pixels (used when ``kernel`` is None).
     sigma : float
         Noise std on the [0, 1] scale.
     oversample : int
         Fine-grid factor (>= 1; 1 reproduces the inverse crime, for comparison).
     generator : torch.Generator, optional
+    kernel : callable, optional
+        ``kernel(s)`` returns the blur kernel drawn on a grid ``s`` times finer than the
+        reconstruction grid, e.g. ``lambda s: motion_kernel(9 * s, 30)``.
+    factor : int
+        Decimation of the observation (super-resolution): ``y`` has side ``size // factor``.
 
     Returns
     -------
     x : Tensor, shape (1, 1, size, size)
-        Ground truth on the coarse grid.
-    y : Tensor, shape (1, 1, size, size)
+        Ground truth.
+    y : Tensor, shape (1, 1, size // factor, size // factor)
         Observation.
     """
     from .operators import Blur, Downsample, gaussian_kernel
 
     if not isinstance(oversample, int) or oversample < 1:
         raise ValueError(f"oversample must be an int >= 1, got {oversample!r}")
+    if not isinstance(factor, int) or factor < 1 or size % factor:
+        raise ValueError(f"factor must be an int >= 1 dividing size={size}, got {factor!r}")
+    if kernel is None:
+        if kernel_std is None:
+            raise ValueError("give kernel_std or a kernel function")
+        kernel = lambda s: gaussian_kernel(s * kernel_std)  # noqa: E731
     fine = load_image(name, size=size * oversample)[None]
-    box = torch.full((oversample, oversample), 1.0 / oversample**2)
-    area = Downsample(oversample, kernel=box)
-    x = area(fine)
-    y = area(Blur(gaussian_kernel(oversample * kernel_std))(fine))
+
+    def area(z, m):
+        return Downsample(m, kernel=torch.full((m, m), 1.0 / m**2))(z) if m > 1 else z
+
+    x = area(fine, oversample)
+    y = area(Blur(kernel(oversample))(fine), oversample * factor)
     return x, add_gaussian_noise(y, sigma, generator=generator)

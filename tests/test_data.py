@@ -73,3 +73,23 @@ def test_random_patches_come_from_the_images():
 def test_load_images_batch():
     b = data.load_images(data.TEST_IMAGES, size=16)
     assert b.shape == (len(data.TEST_IMAGES), 1, 16, 16)
+
+
+def test_simulated_observations_are_close_to_but_not_the_reconstruction_model():
+    from mbdl_teach import operators as ops
+
+    cases = [
+        (dict(kernel_std=1.6), ops.Blur(ops.gaussian_kernel(1.6)), 1),
+        (dict(kernel_std=None, kernel=lambda s: ops.motion_kernel(9 * s, 30)), ops.Blur(ops.motion_kernel(9, 30)), 1),
+        (dict(kernel_std=None, kernel=lambda s: ops.gaussian_kernel(2.0 * s), factor=4), ops.Downsample(4), 4),
+    ]
+    for kw, op, f in cases:
+        x, y = data.simulate_blur("camera", 64, sigma=0.0, **kw)
+        assert x.shape == (1, 1, 64, 64) and y.shape == (1, 1, 64 // f, 64 // f)
+        rel = float((op(x) - y).norm() / y.norm())
+        assert 1e-4 < rel < 0.05, rel  # a small mismatch, not zero: no inverse crime
+    x1, y1 = data.simulate_blur("camera", 32, 1.0, 0.0, oversample=1)
+    op = ops.Blur(ops.gaussian_kernel(1.0))
+    assert torch.allclose(op(x1), y1, atol=1e-6)  # oversample=1 is the inverse crime
+    with pytest.raises(ValueError, match="factor"):
+        data.simulate_blur("camera", 30, 1.0, 0.0, factor=4)
