@@ -167,12 +167,32 @@ def _schedule(n_iter, sigmas, beta, noise_level, lam):
     return sigmas, betas
 
 
-def initial_estimate(y: torch.Tensor, op: LinearOperator, shape: Sequence[int] | None = None) -> torch.Tensor:
-    """A starting point: ``y`` itself when ``H`` keeps the size and is not a mask,
-    else a lightly regularised least-squares solution ``(H^T H + 0.01 I)^{-1} H^T y``."""
-    from .operators import Mask
+def initial_estimate(y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
+    """A starting point for the solvers.
 
-    if shape is None and tuple(op.output_shape(tuple(y.shape))) == tuple(y.shape) and not isinstance(op, Mask):
+    * a mask (inpainting): normalised convolution, ``(g * y) / (g * m)`` with a Gaussian
+      ``g`` of std 2 pixels, which fills each hole with a weighted mean of the observed
+      pixels around it (observed pixels are kept);
+    * an operator that keeps the size: ``y`` itself;
+    * otherwise (e.g. super-resolution): ``(H^T H + 0.01 I)^{-1} H^T y``.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, C, h, w)
+    op : LinearOperator
+
+    Returns
+    -------
+    Tensor, shape (B, C, H, W)
+    """
+    from .operators import Blur, Mask, gaussian_kernel
+
+    if isinstance(op, Mask):
+        m = op.mask.to(dtype=y.dtype, device=y.device).expand_as(y)
+        g = Blur(gaussian_kernel(2.0))
+        filled = g(m * y) / g(m).clamp_min(1e-6)
+        return torch.where(m > 0.5, y, filled)
+    if tuple(op.output_shape(tuple(y.shape))) == tuple(y.shape):
         return y.clone()
     return solve_normal(op, op.adjoint(y), 0.01)
 

@@ -108,3 +108,13 @@ def test_bad_inputs_are_clear_errors():
         pnp.hqs(y[0], ops.Identity(), lambda v, s: v, 3, noise_level=0.01)
     with pytest.raises(ValueError, match="denoiser returned"):
         pnp.hqs(y, ops.Identity(), lambda v, s: v[0], 3, noise_level=0.01)
+
+
+def test_initial_estimate_fills_holes_of_a_mask():
+    x = torch.full((1, 1, 32, 32), 0.7)
+    mask = ops.Mask.random((32, 32), keep=0.3, generator=torch.Generator().manual_seed(0))
+    x0 = pnp.initial_estimate(mask(x), mask)
+    assert torch.allclose(x0, x, atol=1e-5)  # a constant image is filled exactly
+    blur = ops.Blur(ops.gaussian_kernel(1.0))
+    assert torch.equal(pnp.initial_estimate(x, blur), x)
+    assert pnp.initial_estimate(torch.rand(1, 1, 8, 8), ops.Downsample(2)).shape == (1, 1, 16, 16)
