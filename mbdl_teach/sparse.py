@@ -38,7 +38,7 @@ __all__ = [
     "soft_threshold", "lipschitz", "lasso_objective", "SolverResult", "ista", "fista",
     "iterations_to_reach", "tune_lambda", "tune_lambda_to_reach", "LISTA", "LISTA_CP", "ALISTA", "analytic_weight",
     "SyntheticSparse", "nmse_per_layer", "train_unfolded", "dct_dictionary",
-    "image_to_patches", "patches_to_image", "train_recipe",
+    "image_to_patches", "patches_to_image", "plot_unrolled_graph", "train_recipe",
 ]
 
 
@@ -137,8 +137,11 @@ class SolverResult:
     iterates: torch.Tensor | None = None
 
 
-def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step, objective=True):
+def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step, objective=True,
+                       stop_db=None):
     y2, single = _check_problem(y, D, lam, n_iter, x0)
+    if stop_db is not None and ref is None:
+        raise ValueError("stop_db needs ref (the true codes)")
     if ref is not None:
         if not isinstance(ref, torch.Tensor):
             raise TypeError(f"ref must be a torch.Tensor, got {type(ref).__name__}")
@@ -175,6 +178,8 @@ def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated,
         record(x)
         if keep is not None:
             keep.append(x)
+        if stop_db is not None and out.nmse[-1] <= stop_db:
+            break
     out.x = x[0] if single else x
     if keep is not None:
         out.iterates = torch.stack(keep)
@@ -183,7 +188,8 @@ def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated,
 
 def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
          ref: torch.Tensor | None = None, return_iterates: bool = False,
-         step: float | None = None, objective: bool = True) -> SolverResult:
+         step: float | None = None, objective: bool = True,
+         stop_db: float | None = None) -> SolverResult:
     """ISTA: ``x_{k+1} = S_{lam/L}(x_k + D^T (y - D x_k) / L)``, ``L = ||D||_2^2``.
 
     Parameters
@@ -204,18 +210,22 @@ def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Te
         Step size (default ``1 / L``).
     objective : bool
         Record the LASSO objective of every iterate (costs one more product per step).
+    stop_db : float, optional
+        Stop as soon as the NMSE against ``ref`` is at most this (dB); needs ``ref``.
 
     Returns
     -------
     SolverResult
         ``.x`` (last iterate), ``.objective``, ``.nmse`` and ``.iterates``.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step, objective)
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step, objective,
+                              stop_db)
 
 
 def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
           ref: torch.Tensor | None = None, return_iterates: bool = False,
-          step: float | None = None, objective: bool = True) -> SolverResult:
+          step: float | None = None, objective: bool = True,
+          stop_db: float | None = None) -> SolverResult:
     """FISTA (Beck & Teboulle 2009): ISTA's step taken at an extrapolated point.
 
     ``x_{k+1} = S_{lam/L}(z_k + D^T(y - D z_k)/L)``,
@@ -223,7 +233,8 @@ def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.T
     ``z_{k+1} = x_{k+1} + (t_k - 1)/t_{k+1} (x_{k+1} - x_k)``.
     Same arguments and result as :func:`ista`.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step, objective)
+    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step, objective,
+                              stop_db)
 
 
 def iterations_to_reach(nmse: Sequence[float], target: float) -> int | None:
@@ -277,7 +288,8 @@ def tune_lambda_to_reach(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams
     if len(lams) == 0:
         raise ValueError("lams is empty")
     its = {float(lam): iterations_to_reach(
-        solvers[method](y, D, float(lam), max_iter, ref=x, objective=False).nmse, target_db)
+        solvers[method](y, D, float(lam), max_iter, ref=x, objective=False, stop_db=target_db).nmse,
+        target_db)
         for lam in lams}
     reached = {k: v for k, v in its.items() if v is not None}
     return (min(reached, key=reached.get) if reached else None), its
@@ -632,9 +644,49 @@ def patches_to_image(patches: torch.Tensor, shape: tuple[int, int], size: int, s
     return fold(patches) / fold(torch.ones_like(patches))
 
 
+# ------------------------------------------------------------------ drawing
+def plot_unrolled_graph(n_layers: int = 3, ax=None):
+    """Draw LISTA unrolled: ``y -> W_e -> (+) -> S_theta -> x_k``, with ``S`` feeding back.
+
+    Returns the matplotlib axis.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.4 * n_layers + 1.5, 2.4))
+    box = dict(boxstyle="round,pad=0.3", fc="#e8f0fe", ec="#3367d6")
+    arrow = dict(arrowstyle="->", color="0.3")
+    ax.text(0.2, 2.0, "$y$", fontsize=13, ha="center", va="center")
+    ax.annotate("", (0.2, 0.55), (0.2, 1.8), arrowprops=arrow)
+    ax.plot([0.2, 2.4 * n_layers - 0.8], [0.5, 0.5], color="0.6", lw=1)
+    prev = "$x_0=0$"
+    ax.text(0.2, 1.2, "", fontsize=11)
+    for k in range(n_layers):
+        x0 = 1.0 + 2.4 * k
+        ax.text(x0, 0.5, "$W_e^{%d}$" % (k + 1), ha="center", va="center", bbox=box, fontsize=10)
+        ax.text(x0 + 0.6, 1.2, "$+$", ha="center", va="center", fontsize=13,
+                bbox=dict(boxstyle="circle,pad=0.1", fc="white", ec="0.3"))
+        ax.text(x0 + 1.3, 1.2, r"$\mathcal{S}_{\theta_{%d}}$" % (k + 1), ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.3", fc="#fde8e8", ec="#c5221f"), fontsize=10)
+        ax.annotate("", (x0 + 0.45, 1.1), (x0 + 0.15, 0.6), arrowprops=arrow)
+        ax.annotate("", (x0 + 1.0, 1.2), (x0 + 0.75, 1.2), arrowprops=arrow)
+        ax.text(x0 + 1.95, 1.2, "$x_{%d}$" % (k + 1), ha="center", va="center", fontsize=11)
+        ax.annotate("", (x0 + 1.75, 1.2), (x0 + 1.6, 1.2), arrowprops=arrow)
+        if k:
+            ax.text(x0 - 0.3, 2.0, "$S^{%d}$" % (k + 1), ha="center", va="center", bbox=box, fontsize=10)
+            ax.annotate("", (x0 - 0.1, 2.0), (x0 - 0.45, 1.35), arrowprops=arrow)
+            ax.annotate("", (x0 + 0.5, 1.35), (x0 + 0.0, 1.95), arrowprops=arrow)
+    ax.set_xlim(-0.2, 2.4 * n_layers + 0.6)
+    ax.set_ylim(0.1, 2.4)
+    ax.axis("off")
+    ax.set_title("LISTA: %d unrolled ISTA iterations with learned $W_e^k, S^k, \\theta_k$" % n_layers,
+                 fontsize=10)
+    return ax
+
+
 # ------------------------------------------------------------------ CLI recipe
 RECIPE_SIZES = {
-    "quick": dict(m=100, n=200, p=0.1, layers=16, batch=128, steps=2000, lr=1e-3, lam=0.1),
+    "quick": dict(m=50, n=100, p=0.1, layers=16, batch=64, steps=2000, lr=3e-3, lam=0.2),
     "full": dict(m=250, n=500, p=0.1, layers=16, batch=64, steps=20000, lr=5e-4, lam=0.4),
 }
 
@@ -655,7 +707,9 @@ def train_recipe(profile: str = "quick", out: str | Path | None = None, steps: i
     prob = SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
     y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
     model = LISTA(prob.D, s["layers"], lam=s["lam"])
-    hist = train_unfolded(model, prob.batches(s["batch"]), s["steps"], lr=s["lr"], progress=progress)
+    n = s["steps"]
+    hist = train_unfolded(model, prob.batches(s["batch"]), n, lr=s["lr"], progress=progress,
+                          milestones=[max(1, int(0.6 * n)), max(1, int(0.85 * n))], gamma=0.3)
     ours = nmse_per_layer(model, y_te, x_te)
     base = ista(y_te, prob.D, s["lam"], s["layers"], ref=x_te).nmse
     for k in range(1, s["layers"] + 1):
