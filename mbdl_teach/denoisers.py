@@ -396,7 +396,7 @@ RECIPE_SIZES: dict[str, dict[str, dict]] = {
 # The sigma-50 models (the non-blind optimum at 50, for the generalisation gap of chapter
 # 04) start from the shipped sigma-[0, 25] weights ("init") and are fine-tuned at 50 only:
 # on this CPU there is no time to train them from scratch.
-_FINETUNE_STEPS = {"dncnn": dict(quick=600, full=20000), "winnet": dict(quick=1000, full=20000)}
+_FINETUNE_STEPS = {"dncnn": dict(quick=500, full=20000), "winnet": dict(quick=1000, full=20000)}
 for _base in ("dncnn", "winnet"):
     RECIPE_SIZES[_base + "50"] = {
         p: dict(s, sigma=(50.0, 50.0), init=_base, steps=_FINETUNE_STEPS[_base][p], lr=5e-4,
@@ -583,7 +583,7 @@ def export_weights(name: str, checkpoint: str | Path, command: str,
         entry["resume_file"] = f"{name}.resume.pt"
         entry["resume_sha256"] = _sha256(directory / f"{name}.resume.pt")
         entry["resume"] = (f"mkdir -p runs && cp mbdl_teach/weights/{name}.resume.pt runs/{name}.resume.pt && "
-                           f"{command.replace('--steps', '--steps')} (raise --steps to train further)")
+                           f"{command} --steps <more than {steps}>")
     manifest = read_manifest(directory / "manifest.json")
     manifest[name] = entry
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

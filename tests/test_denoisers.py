@@ -163,3 +163,9 @@ def test_recipe_runs_and_resumes(tmp_path):
         assert set(w) == {"state_dict", "config", "model"}
     finally:
         del denoisers.RECIPE_SIZES["_tiny"]
+
+
+def test_winnet_too_small_image_is_a_clear_error():
+    den = _tiny_winnet()
+    with pytest.raises(ValueError, match="height and width"):
+        den(torch.rand(1, 1, 1, 5), 0.1)
