@@ -533,13 +533,14 @@ RECIPE_DATA = ("patches of data.TRAIN_IMAGES (gray, native size), random 90-degr
 
 
 def export_weights(name: str, checkpoint: str | Path, command: str,
-                   directory: str | Path | None = None, keep_resume_below: int = 3_000_000) -> dict:
+                   directory: str | Path | None = None, keep_resume_below: int = 3_000_000,
+                   note: str | None = None) -> dict:
     """Ship a training checkpoint: weights file, resumable copy, manifest entry.
 
     Writes ``<directory>/<name>.pt`` (``{"state_dict", "config", "model"}``, loadable with
     ``weights_only=True``), copies the checkpoint to ``<name>.resume.pt`` when it is smaller
     than ``keep_resume_below`` bytes, and records sha256, size, configuration, data, the
-    command, steps and training wall time in ``manifest.json``.
+    command, steps, training wall time and an optional ``note`` in ``manifest.json``.
 
     Returns
     -------
@@ -577,6 +578,8 @@ def export_weights(name: str, checkpoint: str | Path, command: str,
                                        round(hist["val_values"][-1], 2) if hist["val_values"] else None],
         "final_train_loss_mean_100": float(np.mean(hist["losses"][-100:])) if hist["losses"] else None,
     }
+    if note:
+        entry["note"] = note
     ckpt = Path(checkpoint)
     if ckpt.stat().st_size < keep_resume_below:
         shutil.copyfile(ckpt, directory / f"{name}.resume.pt")
