@@ -197,6 +197,16 @@ def initial_estimate(y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
     return solve_normal(op, op.adjoint(y), 0.01)
 
 
+def _denoise(denoiser, x, sigma, k):
+    """Call the denoiser and check what it returns."""
+    z = denoiser(x, sigma)
+    if not isinstance(z, torch.Tensor) or z.shape != x.shape:
+        raise ValueError(f"the denoiser returned {getattr(z, 'shape', type(z).__name__)} for input {tuple(x.shape)}")
+    if not torch.isfinite(z).all():
+        raise FloatingPointError(f"NaN or inf in the estimate at iteration {k + 1}")
+    return z
+
+
 def _record(history, op, x, y, x_true, sigma, beta, y_norm):
     from .metrics import psnr
 
@@ -274,13 +284,7 @@ def hqs(
     with torch.no_grad():
         for k in range(n_iter):
             x = solve_normal(op, aty + betas[k] * z, betas[k], x0=z, cg_iters=cg_iters)
-            z = denoiser(x, sigmas[k])
-            if not isinstance(z, torch.Tensor) or z.shape != x.shape:
-                raise ValueError(
-                    f"the denoiser returned {getattr(z, 'shape', type(z).__name__)} for input {tuple(x.shape)}"
-                )
-            if not torch.isfinite(z).all():
-                raise FloatingPointError(f"NaN or inf in the estimate at iteration {k + 1}")
+            z = _denoise(denoiser, x, sigmas[k], k)
             _record(history, op, z, y, x_true, sigmas[k], betas[k], y_norm)
             if callback is not None:
                 callback(k, z, history)
@@ -333,13 +337,7 @@ def admm(
             if k > 0 and rhos[k] != rhos[k - 1]:
                 u = u * (rhos[k - 1] / rhos[k])
             x = solve_normal(op, aty + rhos[k] * (v - u), rhos[k], x0=v, cg_iters=cg_iters)
-            v = denoiser(x + u, sigmas[k])
-            if not isinstance(v, torch.Tensor) or v.shape != x.shape:
-                raise ValueError(
-                    f"the denoiser returned {getattr(v, 'shape', type(v).__name__)} for input {tuple(x.shape)}"
-                )
-            if not torch.isfinite(v).all():
-                raise FloatingPointError(f"NaN or inf in the estimate at iteration {k + 1}")
+            v = _denoise(denoiser, x + u, sigmas[k], k)
             u = u + x - v
             _record(history, op, v, y, x_true, sigmas[k], rhos[k], y_norm)
             if callback is not None:
