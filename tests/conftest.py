@@ -1,12 +1,11 @@
 """Shared fixtures for the unit tests."""
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +27,13 @@ def built_book(tmp_path_factory):
     html = out / "_build" / "html"
     assert (html / "index.html").exists()
     return html
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The unit tests use small tensors: one torch thread is fastest for them, and does not
+    stall when another job holds the second core of a shared machine (restored after)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -11,14 +11,6 @@ from mbdl_teach.denoisers import DnCNN, NetworkDenoiser, WaveletDenoiser
 SIGMA = 25 / 255
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convolutions thrash with several threads on a shared CPU: use one here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _noisy(size=32, batch=2, seed=0):
     x = data.load_images(["aero", "clock"][:batch], size)

@@ -18,14 +18,6 @@ SCHEMES = tuple(lifting.SCHEMES)
 FAST = settings(max_examples=25, deadline=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread avoids waiting on a busy second core (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _flat(coeffs):
     return [coeffs[0]] + [b for bands in coeffs[1:] for b in bands]

@@ -46,7 +46,7 @@ def test_notebook_starts_with_title_badge_and_setup(path):
     nb = _load(path)
     first, second = nb["cells"][0], nb["cells"][1]
     assert first["cell_type"] == "markdown" and _source(first).startswith("# ")
-    assert f"colab.research.google.com/github/" in _source(first) and path.name in _source(first)
+    assert "colab.research.google.com/github/" in _source(first) and path.name in _source(first)
     assert second["cell_type"] == "code"
     src = _source(second)
     assert '"google.colab" in sys.modules' in src and "config.setup(" in src

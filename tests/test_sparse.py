@@ -9,14 +9,6 @@ from hypothesis import given, settings, strategies as st
 from mbdl_teach import sparse as sp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices: one thread is fastest and does not fight other work for the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _problem(m=20, n=40, batch=8, seed=0, p=0.15, snr_db=None, dtype=torch.float64):
     prob = sp.SyntheticSparse(m, n, p, snr_db=snr_db, generator=torch.Generator().manual_seed(seed),

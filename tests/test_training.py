@@ -9,14 +9,6 @@ from mbdl_teach import training
 from mbdl_teach.training import History, fit, get_recipe, load_checkpoint, register_recipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matrices: one thread is fastest and does not fight other work for the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _problem(d=6):
     w_true = torch.linspace(-1, 1, d)

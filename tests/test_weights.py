@@ -1,6 +1,5 @@
 """Shipped weights: manifest, sha256 check, clear errors, and that they denoise."""
 import json
-import shutil
 
 import pytest
 import torch
@@ -10,14 +9,6 @@ from mbdl_teach.denoisers import DnCNN
 
 SHIPPED = denoisers.read_manifest()
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convolutions thrash with several threads on a shared CPU: use one here."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _export_tiny(tmp_path):
