@@ -197,6 +197,19 @@ def initial_estimate(y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
     return solve_normal(op, op.adjoint(y), 0.01)
 
 
+def _prepare(y, op, denoiser, n_iter, x0, sigmas, penalty, noise_level, lam):
+    """Checks, schedule and start shared by HQS and ADMM.
+
+    Returns the starting estimate, the noise levels, the penalties, ``H^T y`` and ``||y||``.
+    """
+    _check_inputs(y, op, denoiser, n_iter, x0)
+    sigmas, penalties = _schedule(n_iter, sigmas, penalty, noise_level, lam)
+    start = initial_estimate(y, op) if x0 is None else x0.clone()
+    if tuple(op.output_shape(tuple(start.shape))) != tuple(y.shape):
+        raise ValueError(f"operator and image sizes disagree: y {tuple(y.shape)}, x {tuple(start.shape)}")
+    return start, sigmas, penalties, op.adjoint(y), y.norm().clamp_min(1e-12)
+
+
 def _denoise(denoiser, x, sigma, k):
     """Call the denoiser and check what it returns."""
     z = denoiser(x, sigma)
@@ -273,13 +286,7 @@ def hqs(
         The last denoised estimate ``z``.
     history : History
     """
-    _check_inputs(y, op, denoiser, n_iter, x0)
-    sigmas, betas = _schedule(n_iter, sigmas, beta, noise_level, lam)
-    z = initial_estimate(y, op) if x0 is None else x0.clone()
-    if tuple(op.output_shape(tuple(z.shape))) != tuple(y.shape):
-        raise ValueError(f"operator and image sizes disagree: y {tuple(y.shape)}, x {tuple(z.shape)}")
-    aty = op.adjoint(y)
-    y_norm = y.norm().clamp_min(1e-12)
+    z, sigmas, betas, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, beta, noise_level, lam)
     history = History()
     with torch.no_grad():
         for k in range(n_iter):
@@ -323,14 +330,8 @@ def admm(
         The last ``v``.
     history : History
     """
-    _check_inputs(y, op, denoiser, n_iter, x0)
-    sigmas, rhos = _schedule(n_iter, sigmas, rho, noise_level, lam)
-    v = initial_estimate(y, op) if x0 is None else x0.clone()
-    if tuple(op.output_shape(tuple(v.shape))) != tuple(y.shape):
-        raise ValueError(f"operator and image sizes disagree: y {tuple(y.shape)}, x {tuple(v.shape)}")
+    v, sigmas, rhos, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, rho, noise_level, lam)
     u = torch.zeros_like(v)
-    aty = op.adjoint(y)
-    y_norm = y.norm().clamp_min(1e-12)
     history = History()
     with torch.no_grad():
         for k in range(n_iter):
