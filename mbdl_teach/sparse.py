@@ -295,6 +295,50 @@ def tune_lambda_to_reach(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams
     return (min(reached, key=reached.get) if reached else None), its
 
 
+def iterations_matched(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+                       test: tuple[torch.Tensor, torch.Tensor], D: torch.Tensor,
+                       lams: Sequence[float], max_iter: int,
+                       method: str = "ista") -> tuple[float, float | None, int | None]:
+    """How many iterations of ISTA (or FISTA) a trained unfolded network is worth.
+
+    The target is the network's NMSE at its last layer. The solver gets the ``lam`` of the
+    grid that reaches the network's *training* NMSE fastest on the training codes (a fair,
+    tuned baseline that never sees the test codes), then we count its iterations to the
+    network's *test* NMSE on the test codes.
+
+    Parameters
+    ----------
+    net : LISTA, LISTA_CP or ALISTA
+    train, test : (y, x)
+        Measurements (B, m) and true codes (B, n).
+    D : Tensor, shape (m, n)
+    lams : sequence of float
+        The grid of LASSO weights the solver may choose from.
+    max_iter : int
+        Iterations allowed per ``lam``.
+    method : {"ista", "fista"}
+
+    Returns
+    -------
+    target_db : float
+        The network's test NMSE (dB) at its last layer.
+    lam : float or None
+        The chosen ``lam`` (None: no ``lam`` reached the target within ``max_iter``).
+    iterations : int or None
+        Iterations the solver needs on the test codes (None: more than ``max_iter``).
+    """
+    solvers = {"ista": ista, "fista": fista}
+    if method not in solvers:
+        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
+    target_tr = nmse_per_layer(net, *train)[-1]
+    target = nmse_per_layer(net, *test)[-1]
+    lam, _ = tune_lambda_to_reach(*train, D, lams, target_tr, max_iter, method=method)
+    if lam is None:
+        return target, None, None
+    curve = solvers[method](test[0], D, lam, max_iter, ref=test[1], objective=False, stop_db=target).nmse
+    return target, lam, iterations_to_reach(curve, target)
+
+
 # ------------------------------------------------------------------ unfolded networks
 class _Unfolded(nn.Module):
     """Common forward: T layers from x_0 = 0; subclasses define :meth:`layer`."""

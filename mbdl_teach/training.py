@@ -22,6 +22,7 @@ import math
 import os
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -209,7 +210,9 @@ def fit(
     optimizer : torch.optim.Optimizer, optional
         Used instead of Adam over ``model.parameters()``.
     milestones, gamma : list of int, float
-        Multiply the learning rate by ``gamma`` at these steps (``MultiStepLR``).
+        Multiply the learning rate by ``gamma`` at these steps (``MultiStepLR``). A resumed
+        run keeps the decays already made and follows this call's milestones from there on
+        (so asking for more steps also moves a pending decay).
     val_fn : callable, optional
         ``val_fn(model) -> float`` (e.g. PSNR or NMSE on a validation set), run in
         ``eval`` mode without gradients every ``val_every`` steps and at the end.
@@ -259,6 +262,8 @@ def fit(
             optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
+            # a resumed run follows this call's plan: with more steps, the decay moves
+            scheduler.milestones = Counter(int(m) for m in milestones)
         history = History.from_dict(state["history"])
         start = int(state["step"])
         _set_rng_state(state["rng"])

@@ -237,3 +237,15 @@ def test_tune_lambda_picks_the_grid_best():
     lam, its = sp.tune_lambda_to_reach(y, x, prob.D, lams, scores[best] + 1.0, 30)
     assert lam is not None and its[lam] <= 30 and all(v is None or v >= its[lam] for v in its.values())
     assert sp.tune_lambda_to_reach(y, x, prob.D, lams, -500.0, 5)[0] is None
+
+
+def test_an_untrained_network_is_worth_its_own_number_of_iterations():
+    """Untrained LISTA is ISTA: matching it takes T iterations (up to rounding at the target)."""
+    prob = sp.SyntheticSparse(20, 40, 0.1, generator=torch.Generator().manual_seed(5))
+    train, test = prob.sample(200, torch.Generator().manual_seed(6)), prob.sample(200, torch.Generator().manual_seed(7))
+    T, lam = 6, 0.1
+    target, chosen, its = sp.iterations_matched(sp.LISTA(prob.D, T, lam=lam), train, test, prob.D, [lam], 50)
+    assert chosen == lam and its is not None and abs(its - T) <= 1
+    assert target == pytest.approx(sp.ista(test[0], prob.D, lam, T, ref=test[1]).nmse[T], abs=1e-3)
+    with pytest.raises(ValueError, match="method"):
+        sp.iterations_matched(sp.LISTA(prob.D, T, lam=lam), train, test, prob.D, [lam], 50, method="admm")

@@ -67,6 +67,19 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert state["step"] == 30 and len(state["history"]["losses"]) == 30
 
 
+def test_resuming_with_more_steps_moves_the_pending_decay(tmp_path):
+    """A run planned for 20 steps (decay at 16) stopped at 10, resumed as a 40-step plan."""
+    batches, loss_fn, _ = _problem()
+    ckpt = tmp_path / "run.pt"
+    fit(_model(), loss_fn, batches, 10, lr=1e-2, milestones=[5], gamma=0.5, checkpoint=ckpt,
+        progress=False)
+    hist = fit(_model(), loss_fn, batches, 40, lr=1e-2, milestones=[32], gamma=0.5,
+               checkpoint=ckpt, progress=False)
+    lrs = np.array(hist.lrs)
+    assert np.allclose(lrs[5:32], 5e-3)  # the decay already made is kept
+    assert np.allclose(lrs[32:], 2.5e-3)  # the new milestone applies
+
+
 def test_without_resume_the_checkpoint_is_ignored(tmp_path):
     batches, loss_fn, _ = _problem()
     ckpt = tmp_path / "c.pt"
