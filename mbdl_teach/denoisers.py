@@ -27,7 +27,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -459,14 +459,26 @@ def validation_psnr(model: nn.Module, sigma: float = 25.0) -> float:
     return float(psnr(out.clamp(0, 1), x).mean())
 
 
+def _check_milestones(milestones, steps: int) -> list[int]:
+    """The learning-rate decay steps: the default 80% of ``steps``, or checked integers."""
+    if milestones is None:
+        return [int(0.8 * steps)]
+    out = [int(m) for m in milestones]
+    if not out or any(m != v for m, v in zip(out, milestones)) or any(not 0 < m <= steps for m in out):
+        raise ValueError(f"milestones must be steps in 1..{steps}, got {list(milestones)!r}")
+    return sorted(out)
+
+
 def train_recipe(name: str, profile: str = "quick", out: str | Path | None = None,
-                 steps: int | None = None, progress: bool = True) -> dict:
+                 steps: int | None = None, progress: bool = True,
+                 milestones: Sequence[int] | None = None) -> dict:
     """Train one of :data:`RECIPE_SIZES` with :func:`mbdl_teach.training.fit`.
 
     The resumable checkpoint is ``<out>.resume.pt`` next to ``out`` (or
     ``runs/<name>.resume.pt``): running the same command again continues from it, and a
-    larger ``steps`` trains further. The weights ``{"state_dict", "config", ...}`` go to
-    ``out``.
+    larger ``steps`` trains further (a pending learning-rate decay moves with it). The
+    weights ``{"state_dict", "config", ...}`` go to ``out``. ``milestones`` (steps at which
+    the learning rate is multiplied by 0.3) replaces the default, 80% of ``steps``.
     """
     from .training import fit
 
@@ -477,6 +489,7 @@ def train_recipe(name: str, profile: str = "quick", out: str | Path | None = Non
     s = dict(RECIPE_SIZES[name][profile])
     if steps is not None:
         s["steps"] = int(steps)
+    milestones = _check_milestones(milestones, s["steps"])
     out = Path(out) if out is not None else Path("runs") / f"{name}.pt"
     ckpt = out.with_name(out.stem + ".resume.pt")
     torch.set_num_threads(1)  # the course's CPU is shared: one thread per training
@@ -494,7 +507,7 @@ def train_recipe(name: str, profile: str = "quick", out: str | Path | None = Non
     val_sigma = 25.0 if s["sigma"][1] <= 25 else s["sigma"][1]
     t0 = time.perf_counter()
     hist = fit(model, _loss, batches, s["steps"], lr=s["lr"],
-               milestones=[int(0.8 * s["steps"])], gamma=0.3,
+               milestones=milestones, gamma=0.3,
                val_fn=lambda m: validation_psnr(m, val_sigma), val_every=250,
                checkpoint=ckpt, checkpoint_every=100, log_every=100, progress=progress,
                seed=0, grad_clip=1.0, desc=name)
@@ -506,24 +519,24 @@ def train_recipe(name: str, profile: str = "quick", out: str | Path | None = Non
     return {"history": hist, "sizes": s, "seconds": time.perf_counter() - t0}
 
 
-def train_dncnn(profile: str = "quick", out=None, steps=None, progress=True) -> dict:
+def train_dncnn(profile: str = "quick", out=None, steps=None, progress=True, milestones=None) -> dict:
     """Recipe ``dncnn``: small DnCNN, sigma uniform in [0, 25]/255."""
-    return train_recipe("dncnn", profile, out, steps, progress)
+    return train_recipe("dncnn", profile, out, steps, progress, milestones)
 
 
-def train_winnet(profile: str = "quick", out=None, steps=None, progress=True) -> dict:
+def train_winnet(profile: str = "quick", out=None, steps=None, progress=True, milestones=None) -> dict:
     """Recipe ``winnet``: small WINNet, sigma uniform in [0, 25]/255, thresholds floor 25."""
-    return train_recipe("winnet", profile, out, steps, progress)
+    return train_recipe("winnet", profile, out, steps, progress, milestones)
 
 
-def train_dncnn50(profile: str = "quick", out=None, steps=None, progress=True) -> dict:
+def train_dncnn50(profile: str = "quick", out=None, steps=None, progress=True, milestones=None) -> dict:
     """Recipe ``dncnn50``: small DnCNN at fixed sigma 50/255."""
-    return train_recipe("dncnn50", profile, out, steps, progress)
+    return train_recipe("dncnn50", profile, out, steps, progress, milestones)
 
 
-def train_winnet50(profile: str = "quick", out=None, steps=None, progress=True) -> dict:
+def train_winnet50(profile: str = "quick", out=None, steps=None, progress=True, milestones=None) -> dict:
     """Recipe ``winnet50``: small WINNet at fixed sigma 50/255."""
-    return train_recipe("winnet50", profile, out, steps, progress)
+    return train_recipe("winnet50", profile, out, steps, progress, milestones)
 
 
 # ------------------------------------------------------------------ shipping trained weights
@@ -533,13 +546,14 @@ RECIPE_DATA = ("patches of data.TRAIN_IMAGES (gray, native size), random 90-degr
 
 def export_weights(name: str, checkpoint: str | Path, command: str,
                    directory: str | Path | None = None, keep_resume_below: int = 3_000_000,
-                   note: str | None = None) -> dict:
+                   note: str | None = None, optimizer: str | None = None) -> dict:
     """Ship a training checkpoint: weights file, resumable copy, manifest entry.
 
     Writes ``<directory>/<name>.pt`` (``{"state_dict", "config", "model"}``, loadable with
     ``weights_only=True``), copies the checkpoint to ``<name>.resume.pt`` when it is smaller
     than ``keep_resume_below`` bytes, and records sha256, size, configuration, data, the
     command, steps, training wall time and an optional ``note`` in ``manifest.json``.
+    ``optimizer`` describes the schedule when it was not the recipe's default.
 
     Returns
     -------
@@ -566,7 +580,7 @@ def export_weights(name: str, checkpoint: str | Path, command: str,
         "data": {"images": list(data.TRAIN_IMAGES), "patch": s["patch"], "batch": s["batch"],
                  "patches_seen": steps * s["batch"], "sigma_range_255": list(s["sigma"]),
                  "description": RECIPE_DATA},
-        "optimizer": f"Adam lr {s['lr']:g}, x0.3 at 80% of the planned {s['steps']} steps, grad-norm clip 1",
+        "optimizer": optimizer or f"Adam lr {s['lr']:g}, x0.3 at 80% of the planned {s['steps']} steps, grad-norm clip 1",
         "init": (None if not s.get("init") else
                  {"from": s["init"], "sha256": read_manifest(directory / "manifest.json").get(s["init"], {}).get("sha256")}),
         "steps": steps, "wall_seconds": round(float(hist["seconds"])),

@@ -372,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--profile", choices=("quick", "full"), default="quick")
     parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
     parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    parser.add_argument("--decay-at", type=int, nargs="+", default=None, metavar="STEP",
+                        help="steps at which the learning rate is multiplied by 0.3 (default: the recipe's)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -380,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         parser.error(str(err))
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
-    return recipe(args.profile, out=args.out, steps=args.steps, progress=not args.no_progress)
+    extra = {} if args.decay_at is None else {"milestones": args.decay_at}
+    return recipe(args.profile, out=args.out, steps=args.steps, progress=not args.no_progress, **extra)
 
 
 if __name__ == "__main__":

@@ -161,3 +161,16 @@ def test_winnet_too_small_image_is_a_clear_error():
     den = _tiny_winnet()
     with pytest.raises(ValueError, match="height and width"):
         den(torch.rand(1, 1, 1, 5), 0.1)
+
+
+def test_recipe_decay_steps_are_checked_and_used(tmp_path):
+    denoisers.RECIPE_SIZES["_tiny"] = {"quick": dict(model="dncnn", config=dict(channels=1, depth=3, features=4),
+                                                    patch=16, batch=4, steps=6, lr=1e-3, sigma=(0, 25))}
+    try:
+        for bad in ([], [0], [7], [2.5]):
+            with pytest.raises(ValueError, match="milestones"):
+                denoisers.train_recipe("_tiny", "quick", out=tmp_path / "x.pt", progress=False, milestones=bad)
+        res = denoisers.train_recipe("_tiny", "quick", out=tmp_path / "d.pt", progress=False, milestones=[2, 4])
+        assert np.allclose(res["history"].lrs, [1e-3] * 2 + [3e-4] * 2 + [9e-5] * 2)
+    finally:
+        del denoisers.RECIPE_SIZES["_tiny"]

@@ -146,6 +146,13 @@ def test_recipes_registry_and_cli(tmp_path, capsys):
         assert training.main(["dummy", "--profile", "full"]) == {"p": "full"}
     finally:
         training.RECIPES.pop("dummy")
+    seen = {}
+    register_recipe("dummy", lambda profile, out=None, steps=None, progress=True, **kw: seen.update(kw))
+    try:
+        training.main(["dummy", "--decay-at", "30", "40"])
+        assert seen == {"milestones": [30, 40]}
+    finally:
+        training.RECIPES.pop("dummy")
     out = tmp_path / "lista.pt"
     res = training.main(["lista", "--steps", "2", "--no-progress", "--out", str(out)])
     assert len(res["nmse_lista"]) == 17 and math.isfinite(res["nmse_lista"][-1])
