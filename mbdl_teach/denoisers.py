@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -599,7 +600,7 @@ def export_weights(name: str, checkpoint: str | Path, command: str,
         entry["resume_file"] = f"{name}.resume.pt"
         entry["resume_sha256"] = _sha256(directory / f"{name}.resume.pt")
         entry["resume"] = (f"mkdir -p runs && cp mbdl_teach/weights/{name}.resume.pt runs/{name}.resume.pt && "
-                           f"{command} --steps <more than {steps}>")
+                           f"{re.sub(r' --steps [0-9]+', '', command)} --steps <more than {steps}>")
     manifest = read_manifest(directory / "manifest.json")
     manifest[name] = entry
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
