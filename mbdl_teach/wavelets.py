@@ -59,6 +59,16 @@ def _check_t(t) -> None:
         raise ValueError(f"threshold t must be finite and >= 0, got {t}")
 
 
+def _threshold_like(x: ArrayLike, t):
+    """Check ``t`` (finite, >= 0) and ``x`` (tensor or array); ``t`` on ``x``'s dtype and device."""
+    _check_t(t)
+    if isinstance(x, torch.Tensor):
+        return torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    if isinstance(x, np.ndarray):
+        return t
+    raise TypeError(f"x must be a torch.Tensor or a NumPy array, got {type(x).__name__}")
+
+
 def soft_threshold(x: ArrayLike, t) -> ArrayLike:
     """Soft thresholding ``sign(x) * max(|x| - t, 0)`` (shrink towards zero by ``t``).
 
@@ -73,13 +83,10 @@ def soft_threshold(x: ArrayLike, t) -> ArrayLike:
     Tensor or ndarray, same type and shape as ``x``
         Differentiable in ``x`` and ``t`` for tensors.
     """
-    _check_t(t)
+    t = _threshold_like(x, t)
     if isinstance(x, torch.Tensor):
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         return torch.sign(x) * torch.clamp(x.abs() - t, min=0)
-    if isinstance(x, np.ndarray):
-        return np.sign(x) * np.maximum(np.abs(x) - t, 0)
-    raise TypeError(f"x must be a torch.Tensor or a NumPy array, got {type(x).__name__}")
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0)
 
 
 def hard_threshold(x: ArrayLike, t) -> ArrayLike:
@@ -95,13 +102,10 @@ def hard_threshold(x: ArrayLike, t) -> ArrayLike:
     -------
     Tensor or ndarray, same type and shape as ``x``
     """
-    _check_t(t)
+    t = _threshold_like(x, t)
     if isinstance(x, torch.Tensor):
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         return x * (x.abs() > t).to(x.dtype)
-    if isinstance(x, np.ndarray):
-        return x * (np.abs(x) > t)
-    raise TypeError(f"x must be a torch.Tensor or a NumPy array, got {type(x).__name__}")
+    return x * (np.abs(x) > t)
 
 
 # ------------------------------------------------------------------ image plumbing
