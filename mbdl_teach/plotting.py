@@ -132,3 +132,57 @@ def format_table(rows: Sequence[Sequence], header: Sequence[str], floatfmt: str 
     lines = ["  ".join(c.rjust(wd) if k else c.ljust(wd) for k, (c, wd) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * wd for wd in widths))
     return "\n".join(lines)
+
+
+def _diagram_box(ax, x: float, y: float, text: str, color: str, width: float, fontsize: float) -> None:
+    ax.add_patch(plt.Rectangle((x - width / 2, y - 0.36), width, 0.72, fc=color, ec="k", lw=1))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _diagram_arrow(ax, a, b) -> None:
+    ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", lw=1))
+
+
+def plot_winnet_diagram(detail_channels: int = 15, fontsize: float = 10, ax=None):
+    """Block diagram of WINNet: split, lifting, LISTA on the details, inverse lifting, merge.
+
+    Parameters
+    ----------
+    detail_channels : int
+        Number of detail channels the LISTA denoises (15 for the 4x4 DCT split).
+    fontsize : float
+        Font size of every label, in points.
+    ax : matplotlib axis, optional
+        Draw there (default: a new 7.5 x 2.9 in figure, the book's width).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 2.9))
+    w = 1.2  # box width, in the diagram's units
+    row = [(0.0, "noisy $y$", "w"), (1.5, "DCT split\n(fixed)", "#dde"),
+           (3.0, "lifting\n$\\times M$", "#cdf"), (6.6, "lifting$^{-1}$\n$\\times M$", "#cdf"),
+           (8.1, "DCT\nmerge", "#dde"), (9.6, "$\\hat x$", "w")]
+    for x, text, color in row:
+        _diagram_box(ax, x, 0.5, text, color, w, fontsize)
+    _diagram_box(ax, 4.8, 1.45, f"LISTA on the\n{detail_channels} details $d$", "#fdc", 1.8, fontsize)
+    _diagram_box(ax, 4.8, -0.45, "coarse $c$\n(untouched)", "#eee", 1.8, fontsize)
+    h = w / 2
+    for x0, x1 in ((0.0, 1.5), (1.5, 3.0), (6.6, 8.1), (8.1, 9.6)):
+        _diagram_arrow(ax, (x0 + h, 0.5), (x1 - h, 0.5))
+    _diagram_arrow(ax, (3.0 + h, 0.7), (3.9, 1.45))
+    _diagram_arrow(ax, (5.7, 1.45), (6.6 - h, 0.7))
+    _diagram_arrow(ax, (3.0 + h, 0.3), (3.9, -0.45))
+    _diagram_arrow(ax, (5.7, -0.45), (6.6 - h, 0.3))
+    ax.text(3.72, 1.12, "$d$", ha="right", va="center", fontsize=fontsize)
+    ax.text(3.72, -0.12, "$c$", ha="right", va="center", fontsize=fontsize)
+    ax.text(4.8, -1.2, "every soft threshold: $t = \\mathrm{softplus}(\\theta)\\,\\sigma/50$\n"
+            "(the lifting steps use $\\max(\\sigma, \\sigma_{\\mathrm{train}})$)",
+            ha="center", va="center", fontsize=fontsize)
+    ax.set_xlim(-0.7, 10.3)
+    ax.set_ylim(-1.6, 2.0)
+    ax.axis("off")
+    ax.figure.tight_layout()
+    return ax.figure

@@ -58,3 +58,15 @@ def test_interact_bad_input():
         widgets.interact(lambda ax, a: None, a=(1, 0, 0.1))
     with pytest.raises(TypeError, match="callable"):
         widgets.interact(None, a=(0, 1, 0.1))
+
+
+def test_plot_winnet_diagram_draws_the_blocks_within_the_page_width():
+    fig = plotting.plot_winnet_diagram(detail_channels=15)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("15 details" in t for t in texts) and any("DCT split" in t for t in texts)
+    assert len(fig.axes[0].patches) == 8  # six boxes in the row, LISTA and the coarse channel
+    assert fig.get_size_inches()[0] <= 7.5
+    plt.close(fig)
+    _, ax = plt.subplots()
+    assert plotting.plot_winnet_diagram(ax=ax) is ax.figure
+    plt.close(ax.figure)
