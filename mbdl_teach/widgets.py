@@ -1,15 +1,20 @@
 """Interactive controls with a static fallback for the book.
 
-In a live Jupyter or Colab session :func:`interact` shows ipywidgets sliders. When the
-notebook is executed in batch (the book's stored outputs, ``pytest --nbval``), which the
-environment variable ``MBDL_STATIC_WIDGETS=1`` signals, or when ipywidgets is missing, it
-draws a static grid of the function's output at a few settings instead, so the book shows
-a figure and the outputs stay deterministic.
-"""
+In a live Jupyter or Colab session :func:`interact` shows ipywidgets sliders (ipywidgets
+7.x, which Colab ships, or 8.x). Wherever no widget frontend can show them it draws a
+static grid of the function's output at a few settings instead, so the page shows a figure
+and the outputs stay deterministic:
+
+* the environment variable ``MBDL_STATIC_WIDGETS=1`` (batch execution: the book's stored
+  outputs, ``pytest --nbval``, nbclient);
+* no IPython kernel (a script, a terminal IPython) or ipywidgets not installed;
+* Colab with ipywidgets 8.x when its custom widget manager, which 8.x needs there, cannot
+  be enabled (Colab renders 7.x with its built-in manager).
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -17,17 +22,49 @@ import matplotlib.pyplot as plt
 ENV_STATIC = "MBDL_STATIC_WIDGETS"
 
 
+def _static_forced() -> bool:
+    return os.environ.get(ENV_STATIC, "").strip().lower() in ("1", "true", "yes")
+
+
+def _colab_can_render(major: int) -> bool:
+    """Colab's frontend renders ipywidgets 7 by itself; 8.x needs its custom manager."""
+    if major < 8:
+        return True
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+
+        output.enable_custom_widget_manager()
+    except Exception:  # an old or unusual Colab: fall back to the static grid
+        return False
+    return True
+
+
 def is_live() -> bool:
-    """True when a person can move sliders: an IPython kernel, ipywidgets, not batch."""
-    if os.environ.get(ENV_STATIC, "").strip() in ("1", "true", "yes"):
+    """True when a person can move sliders: a kernel with a widget frontend, not batch.
+
+    False under ``MBDL_STATIC_WIDGETS=1``, without an IPython kernel, without ipywidgets
+    (or with a version this module does not know, outside 7.x and 8.x), and on Colab with
+    ipywidgets 8.x when its custom widget manager cannot be enabled.
+    """
+    if _static_forced():
         return False
     try:
-        import ipywidgets  # noqa: F401
+        import ipywidgets
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        major = int(str(ipywidgets.__version__).split(".")[0])
+    except ValueError:
+        return False
+    if major not in (7, 8):
+        return False
+    if "google.colab" in sys.modules:
+        return _colab_can_render(major)
+    return True
 
 
 def interact(

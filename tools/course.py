@@ -1,0 +1,588 @@
+#!/usr/bin/env python
+"""Delivery commands of the course: one source, three audiences.
+
+    python tools/course.py repoint [--url URL] [--release vX.Y.Z]   # Colab badges + install cells
+    python tools/course.py student [--no-book] [--no-notebooks]     # the student edition
+    python tools/course.py slides  [--write-metadata]               # one reveal.js deck per chapter
+
+Sources of truth
+  * the repository: ``repository.url`` in ``_config.yml``;
+  * the release: the package version, ``__version__`` in ``mbdl_teach/__init__.py`` (the
+    wheel's version is read from there, see ``pyproject.toml``); its git tag is ``vVERSION``.
+
+``repoint`` rewrites from these two every notebook's Colab badge (first cell), its install
+cell (second cell) and the README's badges; with ``--url``/``--release`` it first writes the
+new values into ``_config.yml``/``mbdl_teach/__init__.py``. ``--check`` writes nothing and
+exits 1 if anything disagrees (``tests/test_delivery.py`` runs it).
+
+``student`` builds the book with sphinx-exercise's ``hide_solutions`` into
+``_build/student/html`` and writes the student notebooks into
+``_build/student/notebooks`` (generated, never edited by hand: the gated solution blocks are
+cut, the exercise cells keep their starter code). Their badges open them on the branch
+``student`` of the repository; ``--commit-branch`` records them as a commit on that local
+branch (without touching the work tree) for ``git push origin student``.
+
+``slides`` builds ``_build/slides/NN_topic.slides.html`` (reveal.js, readable offline: reveal.js
+and MathJax are copied beside the decks from the npm registry's ``reveal.js`` and
+``mathjax@2`` packages, cached in ``_build/vendor``) and an index page; if the book was built
+it copies them into ``_build/html/slides`` too. Which cells become slides: a notebook whose
+cells carry ``metadata.slideshow.slide_type`` uses that metadata as it is; a notebook without
+any uses the rule in :func:`slide_type_by_rule` (headings start a slide, display maths and
+figures are sub-slides, a claim cell, code with an ``assert`` that prints its number, is a
+fragment; the set-up, exercises and solutions are skipped). ``--write-metadata`` writes the
+rule's metadata into notebooks that have none, so authors can edit it from there.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+INIT = ROOT / "mbdl_teach" / "__init__.py"
+CONFIG = ROOT / "_config.yml"
+README = ROOT / "README.md"
+DIST = "mbdl-teach"  # the distribution name on the install line
+STUDENT_REF = "student"  # the branch that holds the student notebooks
+REVEAL_NPM = "reveal.js@4.6.1"
+MATHJAX_NPM = "mathjax@2.7.7"  # nbconvert's slides template speaks the MathJax 2 API
+
+BADGE_RE = re.compile(
+    r"https://colab\.research\.google\.com/github/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)"
+    r"/blob/(?P<ref>[^/\s)]+)/notebooks/(?P<name>[\w.-]+\.ipynb)"
+)
+SETUP_TAIL = "from mbdl_teach import config"
+
+
+# --------------------------------------------------------------------------- sources
+def notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def load_nb(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def dump_nb(nb: dict) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def set_source(cell: dict, text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    cell["source"] = lines if isinstance(cell.get("source"), list) else text
+
+
+def package_version() -> str:
+    m = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', INIT.read_text(), re.M)
+    if not m:
+        raise SystemExit(f"no __version__ = '...' line in {INIT}")
+    return m.group(1)
+
+
+def repository_url() -> str:
+    import yaml
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    url = (cfg.get("repository") or {}).get("url")
+    if not url:
+        raise SystemExit(f"{CONFIG.name} has no repository.url")
+    return normalise_url(url)
+
+
+def normalise_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def github_slug(url: str) -> str:
+    m = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+)", url)
+    if not m:
+        raise SystemExit(f"Colab opens notebooks from GitHub: expected https://github.com/OWNER/REPO, got {url}")
+    return f"{m.group(1)}/{m.group(2)}"
+
+
+def badge_url(url: str, ref: str, name: str) -> str:
+    return f"https://colab.research.google.com/github/{github_slug(url)}/blob/{ref}/notebooks/{name}"
+
+
+def install_cell(url: str, version: str, tail: str) -> str:
+    """The set-up cell: on Colab install the tagged release, check it, stop clearly if not.
+
+    ``%pip`` reports a failed install but does not stop the cell, so the import and the
+    version are checked afterwards. Nothing but this package is pinned."""
+    head = f'''# Set-up. On Colab: install this book's release of the course package (nothing else is pinned).
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "{DIST} @ git+{url}@v{version}"
+    try:
+        import mbdl_teach
+        found = mbdl_teach.__version__
+    except ImportError as err:
+        found = f"no package ({{err}})"
+    if found != "{version}":
+        raise SystemExit(f"mbdl-teach {version} is needed, found: {{found}}. Read pip's message "
+                         "above, then Runtime > Restart session and run this cell again.")
+'''
+    return head + tail
+
+
+def setup_tail(cell_source: str, where: str) -> str:
+    i = cell_source.find(SETUP_TAIL)
+    if i < 0:
+        raise SystemExit(f"{where}: the set-up cell has no '{SETUP_TAIL}' line")
+    return cell_source[i:]
+
+
+# --------------------------------------------------------------------------- repoint
+def repoint_notebook(nb: dict, url: str, version: str, ref: str, name: str, where: str) -> dict:
+    nb = copy.deepcopy(nb)
+    first, second = nb["cells"][0], nb["cells"][1]
+    if first["cell_type"] != "markdown" or not BADGE_RE.search(source(first)):
+        raise SystemExit(f"{where}: the first cell has no Colab badge")
+    set_source(first, BADGE_RE.sub(lambda m: badge_url(url, ref, name), source(first)))
+    if second["cell_type"] != "code" or '"google.colab" in sys.modules' not in source(second):
+        raise SystemExit(f"{where}: the second cell is not the Colab set-up cell")
+    set_source(second, install_cell(url, version, setup_tail(source(second), where)))
+    return nb
+
+
+def repoint_readme(text: str, url: str, ref: str, old_urls: set[str]) -> str:
+    text = BADGE_RE.sub(lambda m: badge_url(url, ref, m.group("name")), text)
+    for old in old_urls - {url}:
+        text = re.sub(re.escape(old) + r"(?![\w.-])", url, text)
+    return text
+
+
+def _write_if_changed(path: Path, text: str, check: bool, changed: list[str]) -> None:
+    if path.read_text(encoding="utf-8") != text:
+        changed.append(str(path.relative_to(ROOT)))
+        if not check:
+            path.write_text(text, encoding="utf-8")
+
+
+def cmd_repoint(args) -> int:
+    changed: list[str] = []
+    old_url = repository_url()
+    url = normalise_url(args.url) if args.url else old_url
+    github_slug(url)
+    version = package_version()
+    if args.release:
+        m = re.fullmatch(r"v(\d+\.\d+\.\d+(?:[.-]?\w+)*)", args.release)
+        if not m:
+            raise SystemExit(f"--release must look like v1.2.3, got {args.release}")
+        version = m.group(1)
+    if version != package_version():
+        text = re.sub(r'^(__version__\s*=\s*)["\'][^"\']+["\']', rf'\g<1>"{version}"', INIT.read_text(), flags=re.M)
+        _write_if_changed(INIT, text, args.check, changed)
+    if url != old_url:
+        cfg_text = CONFIG.read_text()
+        new_cfg = re.sub(r"(?m)^(repository:\s*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*).*$", rf"\g<1>{url}", cfg_text)
+        _write_if_changed(CONFIG, new_cfg, args.check, changed)
+    ref = args.ref or f"v{version}"
+    for path in notebooks():
+        nb = load_nb(path)
+        new = repoint_notebook(nb, url, version, ref, path.name, path.name)
+        if new != nb:
+            changed.append(str(path.relative_to(ROOT)))
+            if not args.check:
+                path.write_text(dump_nb(new), encoding="utf-8")
+    old_urls = {old_url, *(f"https://github.com/{m.group('owner')}/{m.group('repo')}"
+                           for m in BADGE_RE.finditer(README.read_text()))}
+    _write_if_changed(README, repoint_readme(README.read_text(), url, ref, old_urls), args.check, changed)
+    what = f"{url} at v{version} (badges open {ref})"
+    if args.check:
+        if changed:
+            print(f"out of date with {what}: {', '.join(changed)}\n"
+                  f"run: python tools/course.py repoint")
+            return 1
+        print(f"all badges and install cells agree: {what}")
+        return 0
+    print(f"re-pointed to {what}: {', '.join(changed) or 'nothing to change'}")
+    return 0
+
+
+# --------------------------------------------------------------------------- student edition
+DIRECTIVE = r"^[ \t]*(?:`{3,}|:{3,})[ \t]*\{%s\}"
+SOL_START = re.compile(DIRECTIVE % "solution-start", re.M)
+SOL_END = re.compile(DIRECTIVE % "solution-end", re.M)
+EXERCISE = re.compile(DIRECTIVE % "exercise(?:-start)?", re.M)
+# a whole ```{solution} ... ``` (or :::) block inside a markdown cell
+SOL_BLOCK = re.compile(r"^([ \t]*)(`{3,}|:{3,})[ \t]*\{solution\}.*?^\1\2[ \t]*$\n?", re.M | re.S)
+
+
+def solution_blocks(nb: dict) -> list[tuple[int, int]]:
+    """(start, end) cell indices, both included, of every gated solution block."""
+    blocks, start = [], None
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = source(cell)
+        if SOL_START.search(text):
+            if start is not None:
+                raise SystemExit(f"cell {i}: solution-start inside another solution")
+            start = i
+        if SOL_END.search(text):
+            if start is None:
+                raise SystemExit(f"cell {i}: solution-end without solution-start")
+            blocks.append((start, i))
+            start = None
+    if start is not None:
+        raise SystemExit(f"cell {start}: solution-start without solution-end")
+    return blocks
+
+
+def student_notebook(nb: dict, name: str, url: str, ref: str = STUDENT_REF) -> dict:
+    """The notebook without its solutions: gated blocks cut, ``{solution}`` blocks removed.
+
+    A code cell right after a solution block that repeats a cell of its exercise (the
+    checker, run again to show PASS) is dropped; other cells there keep their code but lose
+    the outputs the solution produced."""
+    nb = copy.deepcopy(nb)
+    cells = nb["cells"]
+    blocks = solution_blocks(nb)
+    drop: set[int] = set()
+    clear: set[int] = set()
+    for start, end in blocks:
+        drop.update(range(start, end + 1))
+        ex = max((i for i in range(start) if cells[i]["cell_type"] == "markdown" and EXERCISE.search(source(cells[i]))), default=0)
+        exercise_code = {source(cells[i]).strip() for i in range(ex, start) if cells[i]["cell_type"] == "code"}
+        j = end + 1
+        if j < len(cells) and cells[j]["cell_type"] == "code":
+            (drop if source(cells[j]).strip() in exercise_code else clear).add(j)
+    out = []
+    for i, cell in enumerate(cells):
+        if i in drop:
+            continue
+        if cell["cell_type"] == "markdown" and "{solution}" in source(cell):
+            set_source(cell, SOL_BLOCK.sub("", source(cell)))
+        if i in clear:
+            cell["outputs"], cell["execution_count"] = [], None
+        out.append(cell)
+    nb["cells"] = out
+    first = out[0]
+    text = BADGE_RE.sub(lambda m: badge_url(url, ref, name), source(first))
+    set_source(first, text + "\n\n*Student edition: the exercises' solutions are not in this notebook; "
+               "the book has them.*")
+    nb["metadata"]["mbdl_edition"] = {"edition": "student", "generated_from": f"notebooks/{name}",
+                                      "note": "generated by tools/course.py student; do not edit"}
+    return nb
+
+
+def student_config(version: str) -> dict:
+    """The book's _config.yml with hide_solutions on, launch buttons on the student branch."""
+    import yaml
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["title"] = f"{cfg.get('title', '')} (student edition)"
+    cfg.setdefault("repository", {})["branch"] = STUDENT_REF
+    sphinx = cfg.setdefault("sphinx", {})
+    sphinx.setdefault("config", {})["hide_solutions"] = True
+    # a config outside the book's folder: make its relative paths absolute
+    if "bibtex_bibfiles" in cfg:
+        cfg["bibtex_bibfiles"] = [str(ROOT / p) for p in cfg["bibtex_bibfiles"]]
+    if cfg.get("html", {}).get("favicon"):
+        cfg["html"]["favicon"] = str(ROOT / cfg["html"]["favicon"])
+    local = sphinx.get("local_extensions") or {}
+    sphinx["local_extensions"] = {k: str(ROOT / v) for k, v in local.items()}
+    extra = sphinx["config"].get("html_extra_path")
+    if extra:
+        sphinx["config"]["html_extra_path"] = [str(ROOT / p) for p in extra]
+    return cfg
+
+
+def build_student_book(out: Path) -> Path:
+    import yaml
+
+    cfg_path = out / "_config.yml"
+    cfg_path.write_text(yaml.safe_dump(student_config(package_version()), sort_keys=False))
+    work = out / "book"
+    proc = subprocess.run(
+        ["jupyter-book", "build", str(ROOT), "--config", str(cfg_path), "--path-output", str(work),
+         "--warningiserror", "--keep-going"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
+        raise SystemExit("the student book did not build")
+    html_dir = out / "html"
+    shutil.rmtree(html_dir, ignore_errors=True)
+    shutil.move(str(work / "_build" / "html"), str(html_dir))
+    shutil.rmtree(work, ignore_errors=True)
+    return html_dir
+
+
+def write_student_notebooks(out: Path, url: str) -> list[Path]:
+    nb_dir = out / "notebooks"
+    shutil.rmtree(nb_dir, ignore_errors=True)
+    nb_dir.mkdir(parents=True)
+    written = []
+    for path in notebooks():
+        target = nb_dir / path.name
+        target.write_text(dump_nb(student_notebook(load_nb(path), path.name, url)), encoding="utf-8")
+        written.append(target)
+    (nb_dir.parent / "README.md").write_text(
+        "# Student notebooks\n\nGenerated by `python tools/course.py student` from `notebooks/` "
+        f"(mbdl-teach {package_version()}): the exercises without their solutions. Do not edit; "
+        "edit the chapter notebooks and regenerate.\n")
+    return written
+
+
+def commit_student_branch(nb_paths: list[Path], readme: Path) -> str:
+    """Record the student notebooks as a commit on the local branch ``student`` (plumbing
+    only: the work tree and the index stay as they are). Publish with git push."""
+    def git(*a, inp=None, env=None):
+        return subprocess.run(["git", *a], cwd=ROOT, input=inp, capture_output=True, text=True,
+                              check=True, env=env).stdout.strip()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        for p, dest in [(readme, "README.md")] + [(p, f"notebooks/{p.name}") for p in nb_paths]:
+            blob = git("hash-object", "-w", str(p))
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{dest}", env=env)
+        tree = git("write-tree", env=env)
+    parent = subprocess.run(["git", "rev-parse", "-q", "--verify", f"refs/heads/{STUDENT_REF}"],
+                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD")
+    msg = f"Student notebooks of mbdl-teach {package_version()} (generated from {head})"
+    commit = git("commit-tree", tree, *(["-p", parent] if parent else []), "-m", msg)
+    git("update-ref", f"refs/heads/{STUDENT_REF}", commit)
+    return commit
+
+
+def cmd_student(args) -> int:
+    out = ROOT / "_build" / "student"
+    out.mkdir(parents=True, exist_ok=True)
+    url = repository_url()
+    if not args.no_notebooks:
+        t = time.time()
+        paths = write_student_notebooks(out, url)
+        print(f"student notebooks: {len(paths)} in {out / 'notebooks'} ({time.time() - t:.1f} s); "
+              f"badges open branch '{STUDENT_REF}' of {url}")
+        if args.commit_branch:
+            commit = commit_student_branch(paths, out / "README.md")
+            print(f"committed as {commit[:10]} on local branch '{STUDENT_REF}': publish with "
+                  f"git push origin {STUDENT_REF}")
+    if not args.no_book:
+        t = time.time()
+        html_dir = build_student_book(out)
+        print(f"student book: {html_dir / 'index.html'} ({time.time() - t:.0f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------- slides
+def _is_setup(cell: dict) -> bool:
+    return cell["cell_type"] == "code" and '"google.colab" in sys.modules' in source(cell)
+
+
+def slide_type_by_rule(cells: list[dict]) -> list[str]:
+    """The rule that turns a notebook's own cells into a lecture deck.
+
+    * the title cell and every ``##`` heading start a slide (``slide``);
+    * a markdown cell with display maths and a code cell with a figure are sub-slides;
+    * a claim, a code cell with an ``assert`` that prints its number, is a ``fragment``
+      of the slide before it;
+    * the set-up cell, exercises, their checkers and solutions, and everything else:
+      ``skip``.
+    """
+    types = ["skip"] * len(cells)
+    in_solution = False
+    in_exercise = False
+    for i, cell in enumerate(cells):
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            if SOL_START.search(text):
+                in_solution = True
+            if in_solution:
+                in_solution = not SOL_END.search(text)
+                continue
+            if EXERCISE.search(text):
+                in_exercise = True
+                continue
+            heading = re.match(r"#{1,2}\s", text.lstrip())
+            if heading:
+                in_exercise = "exercise" in text.splitlines()[0].lower()
+                if not in_exercise:
+                    types[i] = "slide"
+            elif in_exercise:
+                continue
+            elif "$$" in text or "\\begin{" in text:
+                types[i] = "subslide"
+        elif cell["cell_type"] == "code" and not in_solution and not in_exercise and not _is_setup(cell):
+            outputs = cell.get("outputs", [])
+            if any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {}) for o in outputs):
+                types[i] = "subslide"
+            elif re.search(r"^\s*assert\b", text, re.M) and any(o.get("output_type") == "stream" for o in outputs):
+                types[i] = "fragment"
+    if cells:
+        types[0] = "slide"
+    return types
+
+
+def has_slide_metadata(nb: dict) -> bool:
+    return any("slide_type" in c.get("metadata", {}).get("slideshow", {}) for c in nb["cells"])
+
+
+def with_slides(nb: dict) -> dict:
+    """The notebook as the deck sees it: its own slide metadata, else the rule's."""
+    nb = copy.deepcopy(nb)
+    if not has_slide_metadata(nb):
+        for cell, kind in zip(nb["cells"], slide_type_by_rule(nb["cells"])):
+            cell.setdefault("metadata", {})["slideshow"] = {"slide_type": kind}
+    return nb
+
+
+def _npm_unpack(spec: str, vendor: Path) -> Path:
+    """Fetch an npm package's tarball once (cached in vendor/) and unpack it."""
+    name = spec.rsplit("@", 1)[0]
+    dest = vendor / spec.replace("/", "_")
+    if (dest / "package.json").exists():
+        return dest
+    if not shutil.which("npm"):
+        raise SystemExit(f"npm is needed once to fetch {spec} (apt-get install npm)")
+    vendor.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["npm", "pack", spec, "--silent", "--pack-destination", str(vendor)],
+                          capture_output=True, text=True, cwd=vendor)
+    if proc.returncode:
+        raise SystemExit(f"npm pack {spec} failed:\n{proc.stderr[-2000:]}")
+    tgz = vendor / proc.stdout.strip().splitlines()[-1]
+    tmp = vendor / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(tgz) as tar:
+        tar.extractall(tmp, filter="data")
+    shutil.rmtree(dest, ignore_errors=True)
+    (tmp / "package").rename(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tgz.unlink()
+    return dest
+
+
+def vendor_assets(out: Path) -> tuple[str, str]:
+    """reveal.js and MathJax beside the decks; returns (reveal prefix, MathJax URL)."""
+    vendor = ROOT / "_build" / "vendor"
+    reveal_src = _npm_unpack(REVEAL_NPM, vendor)
+    mathjax_src = _npm_unpack(MATHJAX_NPM, vendor)
+    reveal = out / "reveal.js"
+    if not (reveal / "dist" / "reveal.js").exists():
+        shutil.rmtree(reveal, ignore_errors=True)
+        shutil.copytree(reveal_src / "dist", reveal / "dist")
+        shutil.copytree(reveal_src / "plugin", reveal / "plugin")
+        shutil.copy(reveal_src / "LICENSE", reveal / "LICENSE")
+    mathjax = out / "mathjax"
+    if not (mathjax / "MathJax.js").exists():
+        shutil.rmtree(mathjax, ignore_errors=True)
+        mathjax.mkdir()
+        # what TeX-AMS_CHTML-full needs: the loader, its config, the TeX input, the CommonHTML
+        # output with its TeX web fonts, and the extensions it pulls in
+        for f in ("MathJax.js", "LICENSE", "config/TeX-AMS_CHTML-full.js", "config/Safe.js"):
+            if (mathjax_src / f).exists():
+                (mathjax / f).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(mathjax_src / f, mathjax / f)
+        for d in ("jax/input/TeX", "jax/output/CommonHTML", "jax/element", "extensions",
+                  "fonts/HTML-CSS/TeX/woff", "localization/en"):
+            if (mathjax_src / d).exists():
+                shutil.copytree(mathjax_src / d, mathjax / d)
+    return "reveal.js", "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def build_deck(nb_path: Path, out: Path, reveal: str, mathjax: str) -> tuple[Path, int]:
+    from nbconvert import SlidesExporter
+    from traitlets.config import Config
+
+    nb = with_slides(load_nb(nb_path))
+    c = Config()
+    c.SlidesExporter.reveal_url_prefix = reveal
+    c.SlidesExporter.mathjax_url = mathjax
+    c.SlidesExporter.reveal_scroll = True
+    c.SlidesExporter.reveal_theme = "simple"
+    c.SlidesExporter.exclude_input = True  # the lecture shows figures and numbers; code is in the notebook
+    c.SlidesExporter.exclude_input_prompt = True
+    c.SlidesExporter.exclude_output_prompt = True
+    import nbformat
+
+    body, _ = SlidesExporter(config=c).from_notebook_node(nbformat.from_dict(nb))
+    target = out / f"{nb_path.stem}.slides.html"
+    target.write_text(body, encoding="utf-8")
+    n = sum(c.get("metadata", {}).get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in nb["cells"])
+    return target, n
+
+
+def cmd_slides(args) -> int:
+    if args.write_metadata:
+        for path in notebooks():
+            nb = load_nb(path)
+            if has_slide_metadata(nb):
+                print(f"{path.name}: has slide metadata, left as it is")
+                continue
+            path.write_text(dump_nb(with_slides(nb)), encoding="utf-8")
+            print(f"{path.name}: slide metadata written by the rule")
+        return 0
+    out = ROOT / "_build" / "slides"
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    reveal, mathjax = vendor_assets(out)
+    rows = []
+    for path in notebooks():
+        t = time.time()
+        deck, n = build_deck(path, out, reveal, mathjax)
+        title = source(load_nb(path)["cells"][0]).splitlines()[0].lstrip("# ").strip()
+        rows.append((deck.name, title, n))
+        print(f"{deck.relative_to(ROOT)}: {n} slides ({time.time() - t:.1f} s)")
+    items = "\n".join(f'<li><a href="{html.escape(d)}">{html.escape(t)}</a> ({n} slides)</li>' for d, t, n in rows)
+    (out / "index.html").write_text(
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Lecture slides</title></head><body>\n"
+        f"<h1>Lecture slides</h1>\n<p>One reveal.js deck per chapter (mbdl-teach {package_version()}), "
+        "made from the notebooks' own cells; they work offline. Keys: arrows, Esc for the overview, "
+        "S for speaker notes.</p>\n"
+        f"<ul>\n{items}\n</ul>\n</body></html>\n", encoding="utf-8")
+    book = ROOT / "_build" / "html"
+    if (book / "index.html").exists():
+        shutil.rmtree(book / "slides", ignore_errors=True)
+        shutil.copytree(out, book / "slides")
+        print(f"copied into {book / 'slides'} (the book's set-up page links there)")
+    print(f"{len(rows)} decks in {out} ({time.time() - t0:.0f} s); index: {out / 'index.html'}")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python tools/course.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("repoint", help="re-point Colab badges and install cells to the repository and release")
+    p.add_argument("--url", help="repository URL (default: _config.yml's repository.url; written there)")
+    p.add_argument("--release", help="release tag vX.Y.Z (default: v + the package version; written there)")
+    p.add_argument("--ref", help="git ref the badges open (default: the release tag)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything disagrees")
+    p.set_defaults(fn=cmd_repoint)
+    p = sub.add_parser("student", help="the student edition: book without solutions, student notebooks")
+    p.add_argument("--no-book", action="store_true", help="only the notebooks")
+    p.add_argument("--no-notebooks", action="store_true", help="only the book")
+    p.add_argument("--commit-branch", action="store_true",
+                   help=f"also commit the notebooks on the local branch '{STUDENT_REF}' (work tree untouched)")
+    p.set_defaults(fn=cmd_student)
+    p = sub.add_parser("slides", help="one reveal.js deck per chapter, readable offline")
+    p.add_argument("--write-metadata", action="store_true",
+                   help="write the rule's slide metadata into notebooks that have none, build nothing")
+    p.set_defaults(fn=cmd_slides)
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
