@@ -10,6 +10,7 @@ and the outputs stay deterministic:
 * no IPython kernel (a script, a terminal IPython) or ipywidgets not installed;
 * Colab with ipywidgets 8.x when its custom widget manager, which 8.x needs there, cannot
   be enabled (Colab renders 7.x with its built-in manager).
+"""
 
 from __future__ import annotations
 
