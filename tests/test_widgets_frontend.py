@@ -76,8 +76,9 @@ def test_static_without_a_kernel(monkeypatch):
 def test_static_without_ipywidgets(kernel, monkeypatch):
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import raises ImportError
     assert not widgets.is_live()
+    monkeypatch.setattr("IPython.get_ipython", lambda: None)  # pyplot asks the shell too
     seen = []
-    fig = widgets.interact(lambda ax, t: seen.append(t), static=[1, 2], t=(0, 3, 1))
+    fig = widgets.interact(lambda ax, t: seen.append(t), static=[1, 2], t=(0, 3, 1))  # no live=
     assert seen == [1, 2] and isinstance(fig, plt.Figure)
     plt.close(fig)
 
