@@ -165,7 +165,7 @@ def repoint_notebook(nb: dict, url: str, version: str, ref: str, name: str, wher
 def repoint_readme(text: str, url: str, ref: str, old_urls: set[str]) -> str:
     text = BADGE_RE.sub(lambda m: badge_url(url, ref, m.group("name")), text)
     for old in old_urls - {url}:
-        text = re.sub(re.escape(old) + r"(?![\w.-])", url, text)
+        text = re.sub(re.escape(old) + r"(?![\w-]|\.\w)", url, text)
     return text
 
 
