@@ -216,7 +216,20 @@ def reference_soft_threshold(x: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def check_soft_threshold(fn: Callable) -> CheckResult:
-    """Exercise: soft thresholding ``fn(x, t)`` of a tensor by a number ``t >= 0``."""
+    """Exercise: soft thresholding ``fn(x, t)`` of a tensor by a number ``t >= 0``.
+
+    Besides the values, the answer must be a tensor of ``x``'s dtype that is differentiable
+    in ``x`` (later chapters train through it). An answer written with NumPy is rejected
+    with a message that says so: it returns an ndarray, or (through NumPy's conversion of
+    tensors) a tensor without gradient, which fails once ``x`` requires grad.
+    """
+    name = getattr(fn, "__name__", "soft_threshold")
+    outputs = []
+
+    def recorded(x, t):
+        out = fn(x, t)
+        outputs.append((x.dtype, out))
+        return out
 
     def make_case(gen):
         ndim = int(torch.randint(1, 4, (1,), generator=gen))
@@ -225,7 +238,30 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
         t = float(torch.rand(1, generator=gen)) * 2
         return x, t
 
-    return check(fn, reference_soft_threshold, make_case, n_cases=8, atol=1e-12, rtol=1e-10)
+    result = check(recorded, reference_soft_threshold, make_case, n_cases=8, atol=1e-12,
+                   rtol=1e-10, name=name, verbose=False)
+    why = None
+    for dtype, out in outputs:
+        if not isinstance(out, torch.Tensor) or out.dtype != dtype:
+            why = f"expected a torch.Tensor of x's dtype ({dtype}), got {_describe(out)}"
+            break
+    if why is None and result.passed:  # the gradient: 1 where |x| > t, else 0
+        x = torch.tensor([-2.5, -1.2, -0.3, 0.4, 1.1, 2.2], dtype=torch.float64,
+                         requires_grad=True)
+        try:
+            fn(x, 0.7).sum().backward()
+            want = (x.detach().abs() > 0.7).to(x.dtype)
+            if x.grad is None or not torch.allclose(x.grad, want):
+                why = f"expected the gradient {want.tolist()}, got {x.grad}"
+        except Exception as err:
+            why = (f"expected a function differentiable in x; with x.requires_grad=True "
+                   f"it raised {type(err).__name__}: {err}")
+    if why:
+        result = CheckResult(False, result.n_cases, (
+            f"FAIL {name}: {why}\n  use torch operations (torch.sign, torch.clamp, "
+            f"x.abs()), not NumPy: the result must stay a differentiable tensor"))
+    print(result.message)
+    return result
 
 
 def reference_mad_sigma(d: torch.Tensor) -> float:
@@ -238,8 +274,17 @@ def reference_mad_sigma(d: torch.Tensor) -> float:
 def check_mad_sigma(fn: Callable) -> CheckResult:
     """Exercise: the MAD noise estimate ``fn(d) -> float`` from a band of details.
 
-    ``rtol=1e-4`` accepts the rounded constant 0.6745 as well as Phi^{-1}(3/4).
+    ``rtol=1e-4`` accepts the rounded constant 0.6745 as well as Phi^{-1}(3/4). The answer
+    must be a float (Python's, or a NumPy floating scalar): a tensor, even one of shape
+    (), is rejected with a message that says a float was expected.
     """
+    name = getattr(fn, "__name__", "mad_sigma")
+    outputs = []
+
+    def recorded(d):
+        out = fn(d)
+        outputs.append(out)
+        return out
 
     def make_case(gen):
         h = 2 * int(torch.randint(8, 40, (1,), generator=gen)) + 1  # odd count: one middle value
@@ -250,7 +295,16 @@ def check_mad_sigma(fn: Callable) -> CheckResult:
         d[edges] += 5 * torch.randn(int(edges.sum()), generator=gen, dtype=torch.float64)
         return (d,)
 
-    return check(fn, reference_mad_sigma, make_case, n_cases=6, atol=1e-9, rtol=1e-4)
+    result = check(recorded, reference_mad_sigma, make_case, n_cases=6, atol=1e-9, rtol=1e-4,
+                   name=name, verbose=False)
+    for out in outputs:
+        if not isinstance(out, (float, np.floating)):
+            result = CheckResult(False, result.n_cases, (
+                f"FAIL {name}: expected a float, got {_describe(out)}; "
+                f"convert the result with float(...) or .item()"))
+            break
+    print(result.message)
+    return result
 
 
 def reference_bayes_threshold(band: torch.Tensor, sigma: float) -> float:

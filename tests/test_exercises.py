@@ -55,6 +55,56 @@ def test_chapter_00_checkers_accept_the_reference_and_reject_a_wrong_answer():
     assert not exercises.check_hqs_x_step(no_beta_v)
 
 
+def test_chapter_01_checkers_reject_a_wrong_type_and_say_what_was_expected(capsys):
+    import numpy as np
+
+    def soft_torch(x, t):
+        return torch.sign(x) * torch.clamp(x.abs() - t, min=0)
+
+    def soft_numpy(x, t):  # right values, wrong type: NumPy converts the tensor silently
+        return np.sign(x) * np.maximum(np.abs(x) - t, 0)
+
+    def soft_float32(x, t):
+        return soft_torch(x, t).float()
+
+    assert exercises.check_soft_threshold(exercises.reference_soft_threshold)
+    assert exercises.check_soft_threshold(soft_torch)
+    assert "PASS soft_torch" in capsys.readouterr().out
+    res = exercises.check_soft_threshold(soft_numpy)
+    assert not res and "expected a function differentiable in x" in res.message
+    assert "not NumPy" in res.message and res.message in capsys.readouterr().out
+    res = exercises.check_soft_threshold(lambda x, t: soft_numpy(x.numpy(), t))
+    assert not res and "expected a torch.Tensor" in res.message and "ndarray" in res.message
+    detached = lambda x, t: soft_torch(x.detach(), t)  # noqa: E731
+    res = exercises.check_soft_threshold(detached)
+    assert not res and "differentiable" in res.message
+    res = exercises.check_soft_threshold(soft_float32)
+    assert not res and "torch.float64" in res.message and "torch.float32" in res.message
+    no_sign = lambda x, t: torch.clamp(x.abs() - t, min=0)  # noqa: E731
+    res = exercises.check_soft_threshold(no_sign)
+    assert not res and "values differ" in res.message
+
+    def mad_float(d):
+        return float(d.abs().median()) / 0.6745
+
+    def mad_tensor(d):  # right value, wrong type: a 0-d tensor where a float is asked
+        return d.abs().median() / 0.6745
+
+    assert exercises.check_mad_sigma(exercises.reference_mad_sigma)
+    assert exercises.check_mad_sigma(mad_float)
+    assert exercises.check_mad_sigma(lambda d: np.median(np.abs(d.numpy())) / 0.6745)
+    res = exercises.check_mad_sigma(mad_tensor)
+    assert not res and "expected a float" in res.message and "Tensor of shape ()" in res.message
+    no_constant = lambda d: float(d.abs().median())  # noqa: E731
+    res = exercises.check_mad_sigma(no_constant)
+    assert not res and "values differ" in res.message
+
+    def todo(d):
+        raise NotImplementedError
+
+    assert "NOT YET" in exercises.check_mad_sigma(todo).message
+
+
 def test_chapter_05_checker():
     assert exercises.check_hqs_fourier_x_step(exercises.reference_hqs_fourier_x_step)
     no_z = lambda y, z, otf, b: torch.fft.ifft2(otf.conj() * torch.fft.fft2(y) / (otf.abs() ** 2 + b)).real  # noqa: E731
