@@ -58,7 +58,7 @@ def main() -> int:
         y = img + 25 / 255 * np.random.default_rng(0).standard_normal(img.shape)
         from skimage.restoration import denoise_wavelet
 
-        lv = wavelets.max_levels(img.shape)
+        lv = wavelets.max_level(img.shape)
         for name, fn in (
             ("ours", lambda: wavelets.denoise(y, 25 / 255, levels=lv)),
             ("skimage", lambda: denoise_wavelet(y, sigma=25 / 255, wavelet="db4", wavelet_levels=lv,

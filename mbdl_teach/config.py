@@ -4,6 +4,11 @@ Every notebook starts with ``cfg = mbdl_teach.config.setup(seed=0)``. The profil
 sizes and iteration counts: ``quick`` (small, CPU, minutes) is the default without CUDA and
 the one the book's stored outputs come from; ``full`` (paper scale) is the default with
 CUDA. The environment variable ``MBDL_PROFILE`` overrides both.
+
+:func:`setup` is the one place that sets global state (seeds, torch threads, deterministic
+kernels, figure defaults); library functions never do. ``$MBDL_THREADS`` overrides the
+thread count a notebook asks for, so the same notebook can be replayed with another one
+(reductions then run in another order: a printed number that changes is not robust).
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ import torch
 
 PROFILES = ("quick", "full")
 ENV_PROFILE = "MBDL_PROFILE"
+ENV_THREADS = "MBDL_THREADS"
+#: Figure defaults: legible at the book's width (>= 100 dpi, text >= 9 pt).
+FIGURE_DEFAULTS = {"figure.dpi": 110, "savefig.dpi": 110, "font.size": 10,
+                   "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
+                   "ytick.labelsize": 9, "legend.fontsize": 9, "figure.titlesize": 11}
+#: Rough wall time of the full profile per chapter on one recent GPU (what setup says).
+FULL_PROFILE_NOTE = ("the full profile runs the papers' sizes: expect 10-60 minutes per "
+                     "chapter on one GPU (the training chapters the longest)")
 
 
 @dataclass(frozen=True)
@@ -99,15 +112,37 @@ def make_deterministic() -> None:
 
 
 def _figure_defaults() -> None:
-    """Modest figure resolution, so notebooks (and the book) stay small."""
+    """Figures legible at the book's width (see :data:`FIGURE_DEFAULTS`)."""
     import matplotlib
 
-    matplotlib.rcParams["figure.dpi"] = 80
-    matplotlib.rcParams["savefig.dpi"] = 80
+    matplotlib.rcParams.update(FIGURE_DEFAULTS)
 
 
-def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Config:
-    """Choose device and profile, seed everything and make torch deterministic.
+def resolve_threads(threads: int | None = None) -> int | None:
+    """The torch thread count: ``$MBDL_THREADS``, else the argument, else None (keep).
+
+    Raises
+    ------
+    ValueError
+        A count that is not an integer >= 1.
+    """
+    env = os.environ.get(ENV_THREADS, "").strip()
+    value, source = (env, f"${ENV_THREADS}") if env else (threads, "threads argument")
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if isinstance(value, bool) or n < 1 or (not isinstance(value, str) and n != value):
+        raise ValueError(f"the thread count must be an integer >= 1 (from the {source}), "
+                         f"got {value!r}")
+    return n
+
+
+def setup(seed: int = 0, profile: str | None = None, threads: int | None = None,
+          verbose: bool = True) -> Config:
+    """Choose device and profile, seed everything, set threads, make torch deterministic.
 
     Parameters
     ----------
@@ -116,8 +151,11 @@ def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Co
     profile : {"quick", "full"}, optional
         Forces a profile; otherwise ``$MBDL_PROFILE``, otherwise ``full`` on CUDA and
         ``quick`` on the CPU.
+    threads : int, optional
+        torch CPU threads (small models run fastest on one thread of a shared CPU);
+        ``$MBDL_THREADS`` wins over it. Default: torch's own choice.
     verbose : bool
-        Print the choice (one line).
+        Print the choice (one line; on a GPU, a second line on the profile's cost).
 
     Returns
     -------
@@ -125,11 +163,19 @@ def setup(seed: int = 0, profile: str | None = None, verbose: bool = True) -> Co
     """
     cuda = torch.cuda.is_available()
     chosen = resolve_profile(profile, cuda)
+    n_threads = resolve_threads(threads)
     device = torch.device("cuda" if cuda else "cpu")
     seed_everything(seed)
     make_deterministic()
+    if n_threads is not None:
+        torch.set_num_threads(n_threads)
     cfg = Config(device=device, profile=chosen, seed=int(seed))
     _figure_defaults()
     if verbose:
         print(f"mbdl_teach: profile={cfg.profile}, device={cfg.device.type}, seed={cfg.seed}")
+        if cuda:
+            other = "quick" if chosen == "full" else "full"
+            what = FULL_PROFILE_NOTE if chosen == "full" else "the quick profile takes minutes"
+            print(f"mbdl_teach: on a GPU; {what}. For the {other} profile: "
+                  f"config.setup(seed={seed}, profile=\"{other}\") or ${ENV_PROFILE}={other}")
     return cfg

@@ -240,6 +240,56 @@ def random_patches(
     return torch.stack(out)
 
 
+def augment(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One random rotation by a multiple of 90 degrees and a random left-right flip.
+
+    Parameters
+    ----------
+    p : Tensor, shape (..., H, W)
+        (Square patches when the rotation is to keep the shape.)
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    Tensor, the rotated (and maybe flipped) ``p``; the same transform for the whole batch.
+    """
+    k = int(torch.randint(4, (1,), generator=generator))
+    p = torch.rot90(p, k, dims=(-2, -1))
+    return p.flip(-1) if int(torch.randint(2, (1,), generator=generator)) else p
+
+
+def denoising_batches(images: Sequence[torch.Tensor], patch: int, batch: int,
+                      sigma_range: tuple[float, float]) -> Callable:
+    """A batch source for denoisers: random patches, noise level uniform in a range.
+
+    Parameters
+    ----------
+    images : sequence of Tensor (C, H, W)
+    patch, batch : int
+        Patch side and patches per batch.
+    sigma_range : (lo, hi)
+        Noise standard deviations in 255 units; each patch draws its own, uniformly.
+
+    Returns
+    -------
+    callable
+        ``batches(step, generator) -> (clean, noisy, sigma)``: ``clean`` and ``noisy`` of
+        shape (batch, C, patch, patch) (augmented by :func:`augment`), ``sigma`` of shape
+        (batch,) on the [0, 1] scale. Everything is drawn from ``generator`` on the CPU.
+    """
+    lo, hi = float(sigma_range[0]) / 255, float(sigma_range[1]) / 255
+    if not 0 <= lo <= hi:
+        raise ValueError(f"sigma_range must be (lo, hi) with 0 <= lo <= hi, got {sigma_range!r}")
+
+    def batches(step: int, generator: torch.Generator):
+        clean = augment(random_patches(images, batch, patch, generator=generator), generator)
+        s = lo + (hi - lo) * torch.rand(batch, generator=generator)
+        noisy = clean + s.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=generator)
+        return clean, noisy, s
+
+    return batches
+
+
 def simulate_blur(
     name: str,
     size: int,

@@ -19,14 +19,14 @@ This module builds, in small form, the networks of Huang and Dragotti:
   per input channel. The 16 filters form an orthonormal basis of 4x4 patches, so
   ``T^T T = 16 I`` and the inverse is the transposed convolution divided by 16 (exact).
 * :class:`LINN` (lifting-inspired invertible network {cite}`huang2021linn`): the split
-  followed by ``steps`` :class:`LiftingStep` s whose predictor (1 -> 15 channels) and
+  followed by ``steps`` :class:`LearnedLiftingStep` s whose predictor (1 -> 15 channels) and
   updater (15 -> 1) are :class:`PUNet` s with soft thresholds driven by the noise level.
   Their output convolutions start at zero, so an untrained LINN is the plain split.
 * :class:`WINNet` (wavelet-inspired invertible network {cite}`huang2022winnet`): ``levels``
   LINNs (level ``i`` re-decomposes the previous coarse channel with dilation
   ``min(2**i, 2)``), a convolutional LISTA on each level's detail channels (the coarse
   channel is not touched), and the inverse LINNs. Non-blind (``sigma`` given) or blind
-  (``sigma`` from :meth:`WINNet.estimate_noise`).
+  (``sigma`` from :meth:`WINNet.estimate_sigma`).
 
 Noise levels
 ------------
@@ -45,6 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_sigma
+from .wavelets import MAD_CONSTANT
+
 __all__ = [
     "SPLITS",
     "dct_matrix",
@@ -52,11 +55,11 @@ __all__ = [
     "FixedSplit",
     "NoiseSoftThreshold",
     "PUNet",
-    "LiftingStep",
+    "LearnedLiftingStep",
     "LINN",
     "ConvLISTA",
     "WINNet",
-    "estimate_noise",
+    "estimate_sigma",
 ]
 
 #: Fixed splits: name -> filter size (a ``k x k`` DCT-II basis; ``k = 2`` is Haar).
@@ -84,20 +87,6 @@ def _check_image(x, in_channels: int, min_size: int, name: str = "x") -> None:
             f"the split needs height and width >= {min_size} (its filters, dilated, wrap around "
             f"that many pixels), got {h}x{w}"
         )
-
-
-def _sigma_vector(sigma: SigmaLike, batch: int, like: Tensor) -> Tensor:
-    """``sigma`` (float, 0-d or (B,) tensor, [0, 1] scale) as a (B,) tensor like ``like``."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, Tensor)):
-        raise TypeError(f"sigma must be a float or a tensor of shape (B,), got {type(sigma).__name__}")
-    s = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
-    if s.ndim == 0:
-        s = s.expand(batch)
-    elif s.shape != (batch,):
-        raise ValueError(f"sigma must be a number or a tensor of shape ({batch},), got shape {tuple(s.shape)}")
-    if not torch.isfinite(s).all() or (s < 0).any():
-        raise ValueError(f"sigma must be finite and >= 0 (on the [0, 1] scale), got {sigma}")
-    return s
 
 
 # ------------------------------------------------------------------ the fixed split
@@ -317,7 +306,7 @@ class PUNet(nn.Module):
         return self.conv_out(h).contiguous()
 
 
-class LiftingStep(nn.Module):
+class LearnedLiftingStep(nn.Module):
     """``d <- d - P(c); c <- c + U(d)`` and its exact inverse.
 
     Parameters
@@ -384,7 +373,7 @@ class LINN(nn.Module):
         self.in_channels = in_channels
         self.split = FixedSplit(split, in_channels, dilation)
         nc, nd = self.split.coarse_channels, self.split.detail_channels
-        self.steps = nn.ModuleList(LiftingStep(nc, nd, hidden, blocks, dilation) for _ in range(steps))
+        self.steps = nn.ModuleList(LearnedLiftingStep(nc, nd, hidden, blocks, dilation) for _ in range(steps))
 
     @property
     def min_size(self) -> int:
@@ -405,7 +394,7 @@ class LINN(nn.Module):
         d : Tensor, shape (B, 15 C, H, W) (``3 C`` for Haar)
         """
         c, d = self.split(x)
-        s = _sigma_vector(sigma, x.shape[0], x)
+        s = check_sigma(sigma, x.shape[0], like=x)
         for step in self.steps:
             c, d = step(c, d, s)
         return c, d
@@ -414,7 +403,7 @@ class LINN(nn.Module):
         """Inverse transform (exact for any weights): steps backwards, then the inverse split."""
         if not isinstance(c, Tensor) or c.ndim != 4:
             raise ValueError(f"c must be a tensor of shape (B, C, H, W), got {getattr(c, 'shape', type(c))}")
-        s = _sigma_vector(sigma, c.shape[0], c)
+        s = check_sigma(sigma, c.shape[0], like=c)
         for step in reversed(self.steps):
             c, d = step.inverse(c, d, s)
         return self.split.inverse(c, d)
@@ -473,11 +462,11 @@ class ConvLISTA(nn.Module):
 
 # ------------------------------------------------------------------ noise estimation
 def _mad_highpass(y: Tensor) -> Tensor:
-    """sigma = median(|HH|) / 0.6745 on the non-overlapping 2x2 Haar diagonal band."""
+    """sigma = median(|HH|) / Phi^{-1}(3/4) (the "0.6745") on the non-overlapping 2x2 Haar diagonal band."""
     h, w = (y.shape[-2] // 2) * 2, (y.shape[-1] // 2) * 2
     y = y[..., :h, :w]
     hh = (y[..., 0::2, 0::2] - y[..., 0::2, 1::2] - y[..., 1::2, 0::2] + y[..., 1::2, 1::2]) / 2
-    return hh.flatten(1).abs().median(dim=1).values / 0.6745
+    return hh.flatten(1).abs().median(dim=1).values / MAD_CONSTANT
 
 
 def _pca_sigma(y: Tensor, patch: int, keep: float) -> Tensor:
@@ -497,7 +486,7 @@ def _pca_sigma(y: Tensor, patch: int, keep: float) -> Tensor:
     return torch.stack(out).to(y.dtype)
 
 
-def estimate_noise(y: Tensor, method: str = "mad", patch: int = 4, keep: float = 1.0) -> Tensor:
+def estimate_sigma(y: Tensor, method: str = "mad", patch: int = 4, keep: float = 1.0) -> Tensor:
     """Estimate the Gaussian noise level of each image (blind denoising).
 
     * ``"mad"`` (default): ``median(|HH|) / 0.6745`` on the non-overlapping 2x2 Haar
@@ -617,7 +606,7 @@ class WINNet(nn.Module):
     # -------------------------------------------------------------- inputs
     def _inputs(self, y: Tensor, sigma: SigmaLike, name: str = "y") -> Tensor:
         _check_image(y, self.in_channels, self.min_size, name)
-        return _sigma_vector(sigma, y.shape[0], y)
+        return check_sigma(sigma, y.shape[0], like=y)
 
     def _sigma_transform(self, s: Tensor) -> Tensor:
         if self.sigma_train_max is None:
@@ -656,7 +645,7 @@ class WINNet(nn.Module):
             raise ValueError(f"coeffs must be a list of {self.levels} (c, d) pairs, got "
                              f"{len(coeffs) if isinstance(coeffs, (list, tuple)) else type(coeffs).__name__}")
         c = coeffs[-1][0]
-        s = self._sigma_transform(_sigma_vector(sigma, c.shape[0], c))
+        s = self._sigma_transform(check_sigma(sigma, c.shape[0], like=c))
         for linn, (_, d) in zip(reversed(self.linns), reversed(list(coeffs))):
             c = linn.inverse(c, d, s)
         return c
@@ -682,15 +671,15 @@ class WINNet(nn.Module):
         return self.inverse_transform(clean, s)
 
     @staticmethod
-    def estimate_noise(y: Tensor, method: str = "mad") -> Tensor:
-        """Noise level of each image, shape (B,): see :func:`estimate_noise`."""
-        return estimate_noise(y, method)
+    def estimate_sigma(y: Tensor, method: str = "mad") -> Tensor:
+        """Noise level of each image, shape (B,): see :func:`estimate_sigma`."""
+        return estimate_sigma(y, method)
 
     def denoise(self, y: Tensor, sigma: SigmaLike | None = None) -> Tensor:
-        """Denoise ``y``; blind (``sigma`` from :meth:`estimate_noise`) when ``sigma`` is None."""
+        """Denoise ``y``; blind (``sigma`` from :meth:`estimate_sigma`) when ``sigma`` is None."""
         if sigma is None:
             _check_image(y, self.in_channels, self.min_size, "y")
-            sigma = self.estimate_noise(y)
+            sigma = self.estimate_sigma(y)
         return self(y, sigma)
 
     # -------------------------------------------------------------- training
@@ -725,3 +714,14 @@ class WINNet(nn.Module):
         if self.spectral_weight:
             out = out + self.spectral_weight * self.spectral_penalty()
         return out
+
+
+# ------------------------------------------------------------------ shipped weights
+def _register() -> None:
+    from . import weights
+    from .denoisers import check_gain
+
+    weights.register_model("winnet", WINNet, check=check_gain)
+
+
+_register()

@@ -1,11 +1,20 @@
-"""Linear forward models ``y = H x`` with exact adjoints.
+"""Linear forward models ``y = H x`` with exact adjoints, as ``nn.Module`` s.
 
-Every operator works on batches ``x`` of shape (B, C, H, W) and has
+Every forward model of the course is a :class:`LinearOperator`: a blur, a decimation, a mask,
+a dictionary, later a light-field filter bank or a line library. Tensors are batch first and
+of any rank: images (B, C, H, W), vectors (B, n), volumes (B, D, H, W). Each operator has
 
-* ``forward(x)``  (also ``op(x)``): ``H x``;
-* ``adjoint(y)``: ``H^T y``, exact, so ``<H x, y> = <x, H^T y>``;
-* ``solve_normal(rhs, beta)``: ``(H^T H + beta I)^{-1} rhs`` in closed form where it is
-  cheap (FFT for circular blur and for blur + decimation, elementwise for masks).
+* ``op(x)`` (``forward``): ``H x``;
+* ``op.adjoint(y)``: ``H^T y``, exact, so ``<H x, y> = <x, H^T y>``;
+* ``op.T``: the adjoint as an operator; ``A @ B``, ``A + B``, ``c * A`` build new ones;
+* ``op.normal(x)``: ``H^T H x``; ``op.norm(shape)``: ``||H||_2`` by power iteration;
+* ``op.output_shape(shape)`` / ``op.input_shape(shape)``: the shapes on either side;
+* ``op.solve_normal(rhs, beta)``: ``(H^T H + beta I)^{-1} rhs``, in closed form where it is
+  cheap (FFT for circular blur and blur + decimation, elementwise for masks, a Cholesky
+  factor for small matrices), by conjugate gradients otherwise.
+
+Operators keep their constants (kernels, masks, matrices) as buffers, so ``op.to(device)``
+moves them, and they follow the device and dtype of their input.
 
 Blur is circular (periodic boundary), which is what makes the FFT solves exact. Real
 blurs are not periodic: data made for a fair test should come from a finer model (see
@@ -15,22 +24,38 @@ the chapters' notes on the inverse crime).
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
 
 import torch
+from torch import nn
 
 __all__ = [
     "LinearOperator",
     "Identity",
+    "MatrixOperator",
     "Blur",
     "Downsample",
     "Mask",
+    "conjugate_gradient",
+    "adjointness_error",
     "gaussian_kernel",
     "motion_kernel",
     "kernel_to_otf",
 ]
 
 
+def _check_tensor(x, what: str = "x", min_ndim: int = 1) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"{what} must be a floating-point tensor, got {x.dtype}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{what} must have at least {min_ndim} dimensions (batch first), "
+                         f"got shape {tuple(x.shape)}")
+
+
 def _check_batch(x, what: str = "x") -> None:
+    """Images: a floating-point tensor of shape (B, C, H, W)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:
@@ -46,8 +71,67 @@ def _check_beta(beta) -> float:
     return beta
 
 
-class LinearOperator:
-    """Base class: subclasses implement ``forward`` and ``adjoint``."""
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-batch-item inner products, shape (B, 1, ..., 1)."""
+    return (a * b).sum(dim=tuple(range(1, a.ndim)), keepdim=True)
+
+
+def conjugate_gradient(
+    apply_a: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    x0: torch.Tensor | None = None,
+    n_iter: int = 50,
+    tol: float = 1e-6,
+) -> torch.Tensor:
+    """Solve ``A x = b`` for a symmetric positive-definite ``A``, per batch item.
+
+    Parameters
+    ----------
+    apply_a : callable
+        ``x -> A x`` on tensors shaped like ``b``.
+    b : Tensor, shape (B, ...)
+    x0 : Tensor, optional
+        Starting point (default zeros).
+    n_iter : int
+        Maximum number of iterations.
+    tol : float
+        Stop when every item's ``||r|| / ||b||`` is below ``tol``.
+
+    Returns
+    -------
+    Tensor, shape of ``b``
+    """
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
+        raise ValueError(f"n_iter must be an int >= 1, got {n_iter!r}")
+    x = torch.zeros_like(b) if x0 is None else x0.clone()
+    r = b - apply_a(x) if x0 is not None else b.clone()
+    p = r.clone()
+    rs = _dot(r, r)
+    tiny = torch.finfo(b.dtype).tiny
+    b_norm = _dot(b, b).sqrt().clamp_min(tiny)
+    for _ in range(n_iter):
+        if bool((rs.sqrt() / b_norm <= tol).all()):
+            break
+        ap = apply_a(p)
+        alpha = rs / _dot(p, ap).clamp_min(tiny)
+        x = x + alpha * p
+        r = r - alpha * ap
+        rs_new = _dot(r, r)
+        p = r + (rs_new / rs.clamp_min(tiny)) * p
+        rs = rs_new
+    return x
+
+
+class LinearOperator(nn.Module):
+    """Base class of every forward model: subclasses implement ``forward`` and ``adjoint``.
+
+    Override ``output_shape`` and ``input_shape`` when ``H`` changes the shape, and
+    ``solve_normal`` when ``(H^T H + beta I)^{-1}`` has a closed form (then the solvers use
+    it; otherwise they run conjugate gradients).
+    """
+
+    #: True when :meth:`solve_normal` is a closed form (not conjugate gradients).
+    closed_form_solve: bool = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -55,46 +139,341 @@ class LinearOperator:
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)
+    def output_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """Shape of ``H x`` for ``x`` of ``shape`` (batch first)."""
+        return tuple(shape)
+
+    def input_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """Shape of ``H^T y`` for ``y`` of ``shape`` (batch first)."""
+        return tuple(shape)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``H^T H x``."""
         return self.adjoint(self.forward(x))
 
+    def solve_normal(self, rhs: torch.Tensor, beta: float, x0: torch.Tensor | None = None,
+                     cg_n_iter: int = 100, tol: float = 1e-10) -> torch.Tensor:
+        """``(H^T H + beta I)^{-1} rhs`` by conjugate gradients (closed forms override this).
+
+        Parameters
+        ----------
+        rhs : Tensor, shape of ``x``
+        beta : float
+            > 0.
+        x0 : Tensor, optional
+            Warm start of the conjugate gradients.
+        cg_n_iter, tol : int, float
+            Iterations and relative residual of the conjugate gradients.
+        """
+        _check_tensor(rhs, "rhs")
+        beta = _check_beta(beta)
+        return conjugate_gradient(lambda v: self.normal(v) + beta * v, rhs, x0=x0,
+                                  n_iter=cg_n_iter, tol=tol)
+
+    # ------------------------------------------------------------- algebra
     @property
-    def has_solve_normal(self) -> bool:
-        """True when ``solve_normal`` is a closed form."""
-        return type(self).solve_normal is not LinearOperator.solve_normal
+    def T(self) -> "LinearOperator":
+        """The adjoint ``H^T`` as an operator."""
+        return Adjoint(self)
 
-    def solve_normal(self, rhs: torch.Tensor, beta: float) -> torch.Tensor:
-        """``(H^T H + beta I)^{-1} rhs``; not available in closed form for this operator."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no closed-form normal solve; use conjugate gradients"
-        )
+    def __matmul__(self, other: "LinearOperator") -> "LinearOperator":
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return Composition(self, other)
 
-    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of ``H x`` for ``x`` of the given (B, C, H, W) shape."""
-        return tuple(shape)
+    def __add__(self, other: "LinearOperator") -> "LinearOperator":
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return Sum(self, other)
+
+    def __sub__(self, other: "LinearOperator") -> "LinearOperator":
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return Sum(self, Scaled(other, -1.0))
+
+    def __mul__(self, c: float) -> "LinearOperator":
+        if isinstance(c, bool) or not isinstance(c, (int, float)):
+            return NotImplemented
+        return Scaled(self, float(c))
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "LinearOperator":
+        return Scaled(self, -1.0)
+
+    # ------------------------------------------------------------- norm
+    def _where(self) -> tuple[torch.device, torch.dtype]:
+        for t in list(self.buffers()) + list(self.parameters()):
+            if torch.is_floating_point(t):
+                return t.device, t.dtype
+        return torch.device("cpu"), torch.float64
+
+    def norm(self, shape: Sequence[int] | None = None, n_iter: int = 100, tol: float = 1e-7,
+             generator: torch.Generator | None = None) -> float:
+        """``||H||_2``, the largest singular value, by power iteration on ``H^T H``.
+
+        Parameters
+        ----------
+        shape : sequence of int, optional
+            Shape of an input ``x`` (batch first, batch 1 is enough). Operators with a fixed
+            input size (a matrix) know it; image operators need it.
+        n_iter : int
+            Maximum number of power iterations.
+        tol : float
+            Stop when the estimate changes by less than ``tol`` (relative).
+        generator : torch.Generator, optional
+            CPU generator of the random start (default seed 0).
+
+        Returns
+        -------
+        float
+        """
+        if shape is None:
+            shape = getattr(self, "domain_shape", None)
+            if shape is None:
+                raise ValueError(f"{type(self).__name__}.norm needs the input shape, "
+                                 "e.g. op.norm((1, 1, 64, 64))")
+        device, dtype = self._where()
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        x = torch.randn(tuple(shape), generator=g, dtype=torch.float64).to(device, dtype)
+        x = x / x.norm()
+        est = 0.0
+        with torch.no_grad():
+            for _ in range(n_iter):
+                z = self.normal(x)
+                new = float(z.norm())
+                if new == 0:
+                    return 0.0
+                x = z / new
+                if abs(new - est) <= tol * new:
+                    est = new
+                    break
+                est = new
+        return math.sqrt(est)
+
+
+class Adjoint(LinearOperator):
+    """``H^T`` of an operator (see :attr:`LinearOperator.T`)."""
+
+    def __init__(self, op: LinearOperator):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return self.op.adjoint(x)
+
+    def adjoint(self, y):
+        return self.op.forward(y)
+
+    def output_shape(self, shape):
+        return self.op.input_shape(shape)
+
+    def input_shape(self, shape):
+        return self.op.output_shape(shape)
+
+    @property
+    def T(self):
+        return self.op
+
+    def __repr__(self):
+        return f"{self.op!r}.T"
+
+
+class Composition(LinearOperator):
+    """``A @ B``: first ``B``, then ``A``; the adjoint is ``B^T A^T``."""
+
+    def __init__(self, a: LinearOperator, b: LinearOperator):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x):
+        return self.a(self.b(x))
+
+    def adjoint(self, y):
+        return self.b.adjoint(self.a.adjoint(y))
+
+    def output_shape(self, shape):
+        return self.a.output_shape(self.b.output_shape(shape))
+
+    def input_shape(self, shape):
+        return self.b.input_shape(self.a.input_shape(shape))
+
+    def __repr__(self):
+        return f"({self.a!r} @ {self.b!r})"
+
+
+class Sum(LinearOperator):
+    """``A + B`` (same input and output shapes)."""
+
+    def __init__(self, a: LinearOperator, b: LinearOperator):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x):
+        ya, yb = self.a(x), self.b(x)
+        if ya.shape != yb.shape:
+            raise ValueError(f"cannot add operators with outputs {tuple(ya.shape)} and "
+                             f"{tuple(yb.shape)} for x of shape {tuple(x.shape)}")
+        return ya + yb
+
+    def adjoint(self, y):
+        return self.a.adjoint(y) + self.b.adjoint(y)
+
+    def output_shape(self, shape):
+        return self.a.output_shape(shape)
+
+    def input_shape(self, shape):
+        return self.a.input_shape(shape)
+
+    def __repr__(self):
+        return f"({self.a!r} + {self.b!r})"
+
+
+class Scaled(LinearOperator):
+    """``c * A`` for a real number ``c``."""
+
+    def __init__(self, op: LinearOperator, c: float):
+        super().__init__()
+        self.op, self.c = op, float(c)
+
+    def forward(self, x):
+        return self.c * self.op(x)
+
+    def adjoint(self, y):
+        return self.c * self.op.adjoint(y)
+
+    def output_shape(self, shape):
+        return self.op.output_shape(shape)
+
+    def input_shape(self, shape):
+        return self.op.input_shape(shape)
+
+    def __repr__(self):
+        return f"{self.c:g} * {self.op!r}"
+
+
+def adjointness_error(op: LinearOperator, x_shape: Sequence[int],
+                      generator: torch.Generator | None = None,
+                      dtype: torch.dtype = torch.float64) -> float:
+    """Relative error of the adjoint identity ``<H x, y> = <x, H^T y>`` on random x, y.
+
+    Parameters
+    ----------
+    op : LinearOperator
+    x_shape : sequence of int
+        Shape of ``x`` (batch first).
+    generator : torch.Generator, optional
+        CPU generator (default seed 0); draws are moved to the operator's device.
+    dtype : torch.dtype
+        Precision of the test (float64 by default: then errors of ~1e-15 are expected).
+
+    Returns
+    -------
+    float
+        ``|<Hx, y> - <x, H^T y>| / (||Hx|| ||y|| + ||x|| ||H^T y||)``.
+    """
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    device = op._where()[0]
+    x = torch.randn(tuple(x_shape), generator=g, dtype=torch.float64).to(device, dtype)
+    hx = op(x)
+    y = torch.randn(tuple(hx.shape), generator=g, dtype=torch.float64).to(device, dtype)
+    hty = op.adjoint(y)
+    if tuple(hty.shape) != tuple(x.shape):
+        raise ValueError(f"the adjoint maps y of shape {tuple(y.shape)} to {tuple(hty.shape)}, "
+                         f"not to x's shape {tuple(x.shape)}")
+    lhs, rhs = float((hx * y).sum()), float((x * hty).sum())
+    scale = float(hx.norm() * y.norm() + x.norm() * hty.norm())
+    return abs(lhs - rhs) / max(scale, 1e-300)
 
 
 class Identity(LinearOperator):
-    """``H = I`` (denoising)."""
+    """``H = I`` (denoising); any shape."""
+
+    closed_form_solve = True
 
     def forward(self, x):
-        _check_batch(x)
+        _check_tensor(x)
         return x
 
     def adjoint(self, y):
-        _check_batch(y, "y")
+        _check_tensor(y, "y")
         return y
 
-    def solve_normal(self, rhs, beta):
-        _check_batch(rhs, "rhs")
+    def solve_normal(self, rhs, beta, x0=None, **kwargs):
+        _check_tensor(rhs, "rhs")
         return rhs / (1.0 + _check_beta(beta))
 
     def __repr__(self):
         return "Identity()"
+
+
+class MatrixOperator(LinearOperator):
+    """A matrix acting on vectors: ``H x = D x`` for a batch ``x`` of shape (B, n).
+
+    Rows are examples, so ``H x`` is ``x @ D.T`` (shape (B, m)) and ``H^T y`` is ``y @ D``.
+    The dictionary of sparse coding (chapter 06) and a line library (chapter 09) are
+    matrix operators.
+
+    Parameters
+    ----------
+    D : Tensor, shape (m, n)
+    """
+
+    closed_form_solve = True
+
+    def __init__(self, D: torch.Tensor):
+        super().__init__()
+        if not isinstance(D, torch.Tensor):
+            raise TypeError(f"D must be a torch.Tensor of shape (m, n), got {type(D).__name__}")
+        if D.ndim != 2:
+            raise ValueError(f"D must have shape (m, n), got {tuple(D.shape)}")
+        if not torch.is_floating_point(D) or not torch.isfinite(D).all():
+            raise ValueError("D must hold finite floating-point values")
+        self.register_buffer("D", D.detach().clone())
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(m, n)``."""
+        return tuple(self.D.shape)
+
+    @property
+    def domain_shape(self) -> tuple[int, int]:
+        """Shape of one input batch for :meth:`norm`: (1, n)."""
+        return (1, self.D.shape[1])
+
+    def _check(self, v, what, size, side):
+        _check_tensor(v, what)
+        if v.shape[-1] != size:
+            raise ValueError(f"{what} must have shape (B, {size}) ({side} of D, shape "
+                             f"{tuple(self.D.shape)}), got {tuple(v.shape)}")
+
+    def _d(self, v):
+        return self.D if self.D.dtype == v.dtype else self.D.to(v.dtype)
+
+    def forward(self, x):
+        self._check(x, "x", self.D.shape[1], "columns")
+        return x @ self._d(x).T
+
+    def adjoint(self, y):
+        self._check(y, "y", self.D.shape[0], "rows")
+        return y @ self._d(y)
+
+    def output_shape(self, shape):
+        return tuple(shape[:-1]) + (self.D.shape[0],)
+
+    def input_shape(self, shape):
+        return tuple(shape[:-1]) + (self.D.shape[1],)
+
+    def solve_normal(self, rhs, beta, x0=None, **kwargs):
+        self._check(rhs, "rhs", self.D.shape[1], "columns")
+        beta = _check_beta(beta)
+        D = self._d(rhs)
+        A = D.T @ D + beta * torch.eye(D.shape[1], dtype=D.dtype, device=D.device)
+        chol = torch.linalg.cholesky(A)
+        return torch.cholesky_solve(rhs.reshape(-1, D.shape[1]).T, chol).T.reshape(rhs.shape)
+
+    def __repr__(self):
+        return f"MatrixOperator(D {tuple(self.D.shape)})"
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -202,22 +581,6 @@ def _check_kernel(kernel) -> torch.Tensor:
     return kernel.detach().to(torch.float64)
 
 
-class _OTFCache:
-    """OTFs per (H, W, dtype, device), computed once."""
-
-    def __init__(self, kernel: torch.Tensor):
-        self.kernel = kernel
-        self._cache: dict = {}
-
-    def __call__(self, h: int, w: int, dtype: torch.dtype, device) -> torch.Tensor:
-        key = (h, w, dtype, str(device))
-        if key not in self._cache:
-            cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-            otf = kernel_to_otf(self.kernel, (h, w)).to(cdtype)
-            self._cache[key] = otf.to(device)
-        return self._cache[key]
-
-
 class Blur(LinearOperator):
     """Circular convolution with a kernel, computed by FFT.
 
@@ -230,17 +593,35 @@ class Blur(LinearOperator):
         The blur kernel, centred at ``(kh // 2, kw // 2)``.
     """
 
+    closed_form_solve = True
+
     def __init__(self, kernel: torch.Tensor):
-        self.kernel = _check_kernel(kernel).float()
-        self._otf = _OTFCache(_check_kernel(kernel))
+        super().__init__()
+        self.register_buffer("kernel64", _check_kernel(kernel).clone())
+        self._otfs: dict = {}
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """The kernel, shape (kh, kw), float32."""
+        return self.kernel64.float()
 
     def otf(self, x: torch.Tensor) -> torch.Tensor:
         """OTF for images of ``x``'s size, dtype and device; shape (H, W), complex."""
-        return self._otf(x.shape[-2], x.shape[-1], x.dtype, x.device)
+        h, w = x.shape[-2], x.shape[-1]
+        key = (h, w, x.dtype, str(x.device))
+        if key not in self._otfs:
+            cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+            otf = kernel_to_otf(self.kernel64.to(x.device), (h, w)).to(cdtype)
+            self._otfs[key] = otf
+        return self._otfs[key]
+
+    def _apply(self, fn, *args, **kwargs):  # .to() / .cuda(): the cached OTFs are stale
+        self._otfs = {}
+        return super()._apply(fn, *args, **kwargs)
 
     def _check(self, x, what):
         _check_batch(x, what)
-        kh, kw = self.kernel.shape
+        kh, kw = self.kernel64.shape
         if x.shape[-2] < kh or x.shape[-1] < kw:
             raise ValueError(
                 f"{what} of size {tuple(x.shape[-2:])} is smaller than the {kh}x{kw} kernel"
@@ -254,14 +635,14 @@ class Blur(LinearOperator):
         self._check(y, "y")
         return torch.fft.ifft2(torch.fft.fft2(y) * self.otf(y).conj()).real
 
-    def solve_normal(self, rhs, beta):
+    def solve_normal(self, rhs, beta, x0=None, **kwargs):
         self._check(rhs, "rhs")
         beta = _check_beta(beta)
         otf = self.otf(rhs)
         return torch.fft.ifft2(torch.fft.fft2(rhs) / (otf.abs() ** 2 + beta)).real
 
     def __repr__(self):
-        return f"Blur(kernel {tuple(self.kernel.shape)})"
+        return f"Blur(kernel {tuple(self.kernel64.shape)})"
 
 
 class Downsample(LinearOperator):
@@ -283,7 +664,10 @@ class Downsample(LinearOperator):
     ``(K^T S^T S K + beta I)^{-1}`` (Zhao et al., IEEE TIP 2016).
     """
 
+    closed_form_solve = True
+
     def __init__(self, factor: int, kernel: torch.Tensor | None = None):
+        super().__init__()
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
             raise ValueError(f"factor must be an int >= 1, got {factor!r}")
         self.factor = factor
@@ -295,8 +679,8 @@ class Downsample(LinearOperator):
     def kernel(self) -> torch.Tensor:
         return self.blur.kernel
 
-    def _check_x(self, x):
-        _check_batch(x)
+    def _check_x(self, x, what="x"):
+        _check_batch(x, what)
         s = self.factor
         if x.shape[-2] % s or x.shape[-1] % s:
             raise ValueError(
@@ -305,6 +689,9 @@ class Downsample(LinearOperator):
 
     def output_shape(self, shape):
         return tuple(shape[:-2]) + (shape[-2] // self.factor, shape[-1] // self.factor)
+
+    def input_shape(self, shape):
+        return tuple(shape[:-2]) + (shape[-2] * self.factor, shape[-1] * self.factor)
 
     def forward(self, x):
         self._check_x(x)
@@ -318,8 +705,8 @@ class Downsample(LinearOperator):
         up[..., ::s, ::s] = y
         return self.blur.adjoint(up)
 
-    def solve_normal(self, rhs, beta):
-        self._check_x(rhs)
+    def solve_normal(self, rhs, beta, x0=None, **kwargs):
+        self._check_x(rhs, "rhs")
         beta = _check_beta(beta)
         s = self.factor
         h, w = rhs.shape[-2] // s, rhs.shape[-1] // s
@@ -347,7 +734,10 @@ class Mask(LinearOperator):
         Usually binary (1 = observed); any real weights work.
     """
 
+    closed_form_solve = True
+
     def __init__(self, mask: torch.Tensor):
+        super().__init__()
         if not isinstance(mask, torch.Tensor):
             raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
         if mask.ndim not in (2, 3, 4):
@@ -355,7 +745,7 @@ class Mask(LinearOperator):
         m = mask.detach().float()
         while m.ndim < 4:
             m = m[None]
-        self.mask = m
+        self.register_buffer("mask", m.clone())
 
     def _m(self, x, what):
         _check_batch(x, what)
@@ -373,7 +763,7 @@ class Mask(LinearOperator):
     def adjoint(self, y):
         return self._m(y, "y") * y
 
-    def solve_normal(self, rhs, beta):
+    def solve_normal(self, rhs, beta, x0=None, **kwargs):
         m = self._m(rhs, "rhs")
         return rhs / (m * m + _check_beta(beta))
 

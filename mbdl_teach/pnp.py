@@ -4,14 +4,16 @@ Both solve ``min_x ||H x - y||^2 + lambda * rho(x)`` by splitting ``x`` from a c
 and alternating
 
 * a **data step**, a least-squares problem with the physics only:
-  ``x = (H^T H + beta I)^{-1} (H^T y + beta * z)`` (exact where the operator has a
-  closed-form ``solve_normal``, conjugate gradients otherwise);
+  ``x = (H^T H + beta I)^{-1} (H^T y + beta * z)`` (the operator's ``solve_normal``: exact
+  where it has a closed form, conjugate gradients otherwise);
 * a **prior step**, a denoiser: ``v = D(x, sigma)``. Any callable ``D(x, sigma) -> x_hat``
   on (B, C, H, W) tensors works: wavelet thresholding, a CNN, WINNet...
 
 The noise level given to the denoiser decreases geometrically over the iterations and the
 penalty follows it, ``beta_k = lam * sigma_n^2 / sigma_k^2`` (the DPIR schedule of
-Zhang et al., IEEE TPAMI 2021).
+Zhang et al., IEEE TPAMI 2021). Both solvers take the penalty as ``beta`` and return
+``(x_hat, SolverHistory)``. They run without gradients unless ``grad=True`` (needed to
+differentiate through a solver, e.g. to train its parameters).
 """
 
 from __future__ import annotations
@@ -27,64 +29,12 @@ from .operators import LinearOperator
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
 
 
-# ------------------------------------------------------------------ linear algebra
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-batch-item inner products, shape (B, 1, 1, 1)."""
-    return (a * b).sum(dim=tuple(range(1, a.ndim)), keepdim=True)
-
-
-def conjugate_gradient(
-    apply_a: Callable[[torch.Tensor], torch.Tensor],
-    b: torch.Tensor,
-    x0: torch.Tensor | None = None,
-    n_iter: int = 50,
-    tol: float = 1e-6,
-) -> torch.Tensor:
-    """Solve ``A x = b`` for a symmetric positive-definite ``A``, per batch item.
-
-    Parameters
-    ----------
-    apply_a : callable
-        ``x -> A x`` on tensors shaped like ``b``.
-    b : Tensor, shape (B, ...)
-    x0 : Tensor, optional
-        Starting point (default zeros).
-    n_iter : int
-        Maximum number of iterations.
-    tol : float
-        Stop when every item's ``||r|| / ||b||`` is below ``tol``.
-
-    Returns
-    -------
-    Tensor, shape of ``b``
-    """
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
-    x = torch.zeros_like(b) if x0 is None else x0.clone()
-    r = b - apply_a(x) if x0 is not None else b.clone()
-    p = r.clone()
-    rs = _dot(r, r)
-    b_norm = _dot(b, b).sqrt().clamp_min(torch.finfo(b.dtype).tiny)
-    for _ in range(n_iter):
-        if bool((rs.sqrt() / b_norm <= tol).all()):
-            break
-        ap = apply_a(p)
-        alpha = rs / _dot(p, ap).clamp_min(torch.finfo(b.dtype).tiny)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rs_new = _dot(r, r)
-        p = r + (rs_new / rs.clamp_min(torch.finfo(b.dtype).tiny)) * p
-        rs = rs_new
-    return x
-
-
-def solve_normal(
-    op: LinearOperator, rhs: torch.Tensor, beta: float, x0: torch.Tensor | None = None, cg_iters: int = 30
-) -> torch.Tensor:
-    """``(H^T H + beta I)^{-1} rhs``: closed form where ``op`` has one, else CG."""
-    if op.has_solve_normal:
+def solve_normal_step(op: LinearOperator, rhs: torch.Tensor, beta: float,
+                      x0: torch.Tensor | None = None, cg_n_iter: int = 30) -> torch.Tensor:
+    """The data step ``(H^T H + beta I)^{-1} rhs``: the operator's closed form, or CG from ``x0``."""
+    if op.closed_form_solve:
         return op.solve_normal(rhs, beta)
-    return conjugate_gradient(lambda v: op.normal(v) + beta * v, rhs, x0=x0, n_iter=cg_iters, tol=1e-10)
+    return op.solve_normal(rhs, beta, x0=x0, cg_n_iter=cg_n_iter)
 
 
 def dpir_sigmas(noise_level: float, n_iter: int, sigma_max: float = 49 / 255) -> list[float]:
@@ -111,7 +61,7 @@ def dpir_sigmas(noise_level: float, n_iter: int, sigma_max: float = 49 / 255) ->
 
 # ------------------------------------------------------------------ solvers
 @dataclass
-class History:
+class SolverHistory:
     """Per-iteration record of a solver run (lists of floats)."""
 
     sigma: list[float] = field(default_factory=list)
@@ -194,7 +144,7 @@ def initial_estimate(y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
         return torch.where(m > 0.5, y, filled)
     if tuple(op.output_shape(tuple(y.shape))) == tuple(y.shape):
         return y.clone()
-    return solve_normal(op, op.adjoint(y), 0.01)
+    return op.solve_normal(op.adjoint(y), 0.01)
 
 
 def _prepare(y, op, denoiser, n_iter, x0, sigmas, penalty, noise_level, lam):
@@ -238,12 +188,13 @@ def hqs(
     sigmas: Sequence[float] | None = None,
     beta: float | Sequence[float] | None = None,
     x0: torch.Tensor | None = None,
-    callback: Callable[[int, torch.Tensor, History], None] | None = None,
+    callback: Callable[[int, torch.Tensor, SolverHistory], None] | None = None,
     noise_level: float | None = None,
     lam: float = 0.23,
     x_true: torch.Tensor | None = None,
-    cg_iters: int = 30,
-) -> tuple[torch.Tensor, History]:
+    cg_n_iter: int = 30,
+    grad: bool = False,
+) -> tuple[torch.Tensor, SolverHistory]:
     """Half-quadratic splitting with a plug-in denoiser.
 
     Iterates, for ``k = 1..n_iter``::
@@ -276,21 +227,24 @@ def hqs(
         Weight of the prior in the default schedule (DPIR: 0.23).
     x_true : Tensor, optional
         Ground truth: the history then records the PSNR per iteration.
-    cg_iters : int
+    cg_n_iter : int
         Conjugate-gradient iterations per data step, for operators without a closed-form
         ``solve_normal`` (warm-started from the previous estimate).
+    grad : bool
+        Keep the autograd graph (default: run under ``torch.no_grad()``).
 
     Returns
     -------
     x_hat : Tensor, shape (B, C, H, W)
         The last denoised estimate ``z``.
-    history : History
+    history : SolverHistory
     """
-    z, sigmas, betas, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, beta, noise_level, lam)
-    history = History()
-    with torch.no_grad():
+    z, sigmas, betas, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, beta,
+                                             noise_level, lam)
+    history = SolverHistory()
+    with torch.set_grad_enabled(grad):
         for k in range(n_iter):
-            x = solve_normal(op, aty + betas[k] * z, betas[k], x0=z, cg_iters=cg_iters)
+            x = solve_normal_step(op, aty + betas[k] * z, betas[k], x0=z, cg_n_iter=cg_n_iter)
             z = _denoise(denoiser, x, sigmas[k], k)
             _record(history, op, z, y, x_true, sigmas[k], betas[k], y_norm)
             if callback is not None:
@@ -303,44 +257,48 @@ def admm(
     op: LinearOperator,
     denoiser: Denoiser,
     n_iter: int,
-    rho: float | Sequence[float] | None = None,
     sigmas: Sequence[float] | None = None,
+    beta: float | Sequence[float] | None = None,
     x0: torch.Tensor | None = None,
-    callback: Callable[[int, torch.Tensor, History], None] | None = None,
+    callback: Callable[[int, torch.Tensor, SolverHistory], None] | None = None,
     noise_level: float | None = None,
     lam: float = 0.23,
     x_true: torch.Tensor | None = None,
-    cg_iters: int = 30,
-) -> tuple[torch.Tensor, History]:
+    cg_n_iter: int = 30,
+    grad: bool = False,
+) -> tuple[torch.Tensor, SolverHistory]:
     """Plug-and-play ADMM (Venkatakrishnan, Bouman & Wohlberg 2013).
 
     Iterates, with the scaled dual variable ``u``::
 
-        x = (H^T H + rho_k I)^{-1} (H^T y + rho_k (v - u))   # data step
-        v = denoiser(x + u, sigma_k)                          # prior step
-        u = u + x - v                                         # dual update
+        x = (H^T H + beta_k I)^{-1} (H^T y + beta_k (v - u))   # data step
+        v = denoiser(x + u, sigma_k)                            # prior step
+        u = u + x - v                                           # dual update
 
-    When ``rho`` changes between iterations ``u`` is rescaled by ``rho_{k-1} / rho_k``
-    (it is the dual variable divided by ``rho``). Parameters are as in :func:`hqs`, with
-    ``rho`` in the role of ``beta``.
+    The penalty ``beta`` plays the role it has in :func:`hqs` (it is often written
+    ``rho`` in ADMM papers); when it changes between iterations ``u`` is rescaled by
+    ``beta_{k-1} / beta_k`` (it is the dual variable divided by ``beta``). Parameters are
+    those of :func:`hqs`.
 
     Returns
     -------
     x_hat : Tensor, shape (B, C, H, W)
         The last ``v``.
-    history : History
+    history : SolverHistory
     """
-    v, sigmas, rhos, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, rho, noise_level, lam)
+    v, sigmas, betas, aty, y_norm = _prepare(y, op, denoiser, n_iter, x0, sigmas, beta,
+                                             noise_level, lam)
     u = torch.zeros_like(v)
-    history = History()
-    with torch.no_grad():
+    history = SolverHistory()
+    with torch.set_grad_enabled(grad):
         for k in range(n_iter):
-            if k > 0 and rhos[k] != rhos[k - 1]:
-                u = u * (rhos[k - 1] / rhos[k])
-            x = solve_normal(op, aty + rhos[k] * (v - u), rhos[k], x0=v, cg_iters=cg_iters)
+            if k > 0 and betas[k] != betas[k - 1]:
+                u = u * (betas[k - 1] / betas[k])
+            x = solve_normal_step(op, aty + betas[k] * (v - u), betas[k], x0=v,
+                                  cg_n_iter=cg_n_iter)
             v = _denoise(denoiser, x + u, sigmas[k], k)
             u = u + x - v
-            _record(history, op, v, y, x_true, sigmas[k], rhos[k], y_norm)
+            _record(history, op, v, y, x_true, sigmas[k], betas[k], y_norm)
             if callback is not None:
                 callback(k, v, history)
     return v, history

@@ -18,32 +18,40 @@ of shape (B, n) (rows are examples, so ``D x`` is ``x @ D.T``).
   largest entries of each code skip the threshold.
 * :class:`SyntheticSparse` is the benchmark of those papers (Gaussian dictionary with
   unit-norm columns, Bernoulli(p)-Gaussian codes, optional noise).
-* :func:`train_unfolded` trains any of the networks with :func:`mbdl_teach.training.fit`,
-  end to end or layer by layer.
+* The networks are :class:`mbdl_teach.unfolding.Unfolded` subclasses: train them with
+  :func:`mbdl_teach.unfolding.train_unfolded`, measure them with
+  :func:`mbdl_teach.unfolding.nmse_per_layer`.
+
+The dictionary is a :class:`mbdl_teach.operators.MatrixOperator` (``D x`` is ``op(x)``,
+``D^T r`` is ``op.adjoint(r)``); the functions accept the matrix or the operator.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .training import History, fit
+from .metrics import nmse_db
+from .operators import MatrixOperator
+from .unfolding import Unfolded, nmse_per_layer
+from .wavelets import soft_threshold
 
 __all__ = [
-    "soft_threshold", "lipschitz", "lasso_objective", "SolverResult", "ista", "fista",
-    "iterations_to_reach", "tune_lambda", "tune_lambda_to_reach", "LISTA", "LISTA_CP", "ALISTA", "analytic_weight",
-    "SyntheticSparse", "nmse_per_layer", "train_unfolded", "dct_dictionary",
-    "image_to_patches", "patches_to_image", "plot_unrolled_graph", "train_recipe",
+    "lipschitz", "lasso_objective", "SolverResult", "proximal_gradient", "ista", "fista",
+    "iterations_to_reach", "tune_lambda", "iterations_matched", "LISTA", "LISTA_CP", "ALISTA",
+    "analytic_weight", "SyntheticSparse", "dct_dictionary", "image_to_patches",
+    "patches_to_image", "plot_unrolled_graph",
 ]
 
 
 # ------------------------------------------------------------------ checks
 def _check_dictionary(D) -> torch.Tensor:
+    if isinstance(D, MatrixOperator):
+        return D.D
     if not isinstance(D, torch.Tensor):
         raise TypeError(f"D must be a torch.Tensor of shape (m, n), got {type(D).__name__}")
     if D.ndim != 2:
@@ -81,11 +89,6 @@ def _check_problem(y, D, lam=None, n_iter=None, x0=None) -> tuple[torch.Tensor, 
 
 
 # ------------------------------------------------------------------ building blocks
-def soft_threshold(x: torch.Tensor, theta) -> torch.Tensor:
-    """Soft thresholding ``S_theta(x) = sign(x) max(|x| - theta, 0)``, the prox of ``theta||.||_1``."""
-    return torch.sign(x) * torch.relu(x.abs() - theta)
-
-
 def soft_threshold_ss(x: torch.Tensor, theta, frac: float) -> torch.Tensor:
     """Soft thresholding with support selection (Chen et al. 2018).
 
@@ -93,11 +96,11 @@ def soft_threshold_ss(x: torch.Tensor, theta, frac: float) -> torch.Tensor:
     also above ``theta`` pass unchanged; the others are soft-thresholded.
     """
     if frac <= 0:
-        return soft_threshold(x, theta)
+        return soft_threshold(x, theta, check=False)
     k = min(x.shape[-1], max(1, math.ceil(frac * x.shape[-1])))
     kth = x.abs().topk(k, dim=-1).values[..., -1:]
     keep = ((x.abs() >= kth) & (x.abs() > theta)).detach()
-    return torch.where(keep, x, soft_threshold(x, theta))
+    return torch.where(keep, x, soft_threshold(x, theta, check=False))
 
 
 def lipschitz(D: torch.Tensor) -> float:
@@ -106,13 +109,10 @@ def lipschitz(D: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(D.double(), ord=2) ** 2)
 
 
-def lasso_objective(x: torch.Tensor, y: torch.Tensor, D: torch.Tensor, lam: float) -> torch.Tensor:
+def lasso_objective(x: torch.Tensor, y: torch.Tensor, D, lam: float) -> torch.Tensor:
     """``0.5||y - D x||^2 + lam ||x||_1`` per example; x (B, n), y (B, m) -> (B,)."""
-    return 0.5 * ((y - x @ D.T) ** 2).sum(-1) + lam * x.abs().sum(-1)
-
-
-def _nmse_db(x: torch.Tensor, ref: torch.Tensor) -> float:
-    return 10 * math.log10(float(((x - ref) ** 2).sum()) / float((ref**2).sum()))
+    op = D if isinstance(D, MatrixOperator) else MatrixOperator(D)
+    return 0.5 * ((y - op(x)) ** 2).sum(-1) + lam * x.abs().sum(-1)
 
 
 @dataclass
@@ -137,37 +137,49 @@ class SolverResult:
     iterates: torch.Tensor | None = None
 
 
-def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated, step, objective=True,
-                       stop_db=None):
+def proximal_gradient(y: torch.Tensor, D, lam: float, n_iter: int,
+                      x0: torch.Tensor | None = None, ref: torch.Tensor | None = None,
+                      return_iterates: bool = False, accelerated: bool = False,
+                      step: float | None = None, objective: bool = True,
+                      stop_db: float | None = None) -> SolverResult:
+    """ISTA (``accelerated=False``) or FISTA: proximal gradient steps on the LASSO.
+
+    Each step is a gradient step on ``0.5||y - D x||^2`` followed by the soft threshold,
+    the proximal operator of ``lam ||x||_1``::
+
+        x_{k+1} = S_{lam/L}(z_k - D^T (D z_k - y) / L)
+
+    with ``z_k = x_k`` (ISTA) or FISTA's extrapolated point. Arguments as in :func:`ista`.
+    """
     y2, single = _check_problem(y, D, lam, n_iter, x0)
+    op = D if isinstance(D, MatrixOperator) else MatrixOperator(D)
+    n = op.shape[1]
     if stop_db is not None and ref is None:
         raise ValueError("stop_db needs ref (the true codes)")
     if ref is not None:
         if not isinstance(ref, torch.Tensor):
             raise TypeError(f"ref must be a torch.Tensor, got {type(ref).__name__}")
         ref = ref[None] if ref.ndim == 1 else ref
-        if tuple(ref.shape) != (y2.shape[0], D.shape[1]):
-            raise ValueError(f"ref must have shape {(y2.shape[0], D.shape[1])} (B, n), got {tuple(ref.shape)}")
-    L = lipschitz(D) if step is None else 1.0 / step
+        if tuple(ref.shape) != (y2.shape[0], n):
+            raise ValueError(f"ref must have shape {(y2.shape[0], n)} (B, n), got {tuple(ref.shape)}")
+    L = lipschitz(op) if step is None else 1.0 / step
     if not L > 0:
         raise ValueError("D is zero: the step size 1/||D||^2 is undefined")
-    x = torch.zeros(y2.shape[0], D.shape[1], dtype=y2.dtype, device=y2.device) if x0 is None else (
+    x = torch.zeros(y2.shape[0], n, dtype=y2.dtype, device=y2.device) if x0 is None else (
         x0[None] if x0.ndim == 1 else x0).to(y2.dtype)
-    Dty = y2 @ D                      # D^T y, (B, n)
-    G = D.T @ D                       # D^T D, (n, n)
     out = SolverResult(x=x, nmse=[] if ref is not None else None)
     keep = [x] if return_iterates else None
 
     def record(v):
         if objective:
-            out.objective.append(float(lasso_objective(v, y2, D, lam).mean()))
+            out.objective.append(float(lasso_objective(v, y2, op, lam).mean()))
         if ref is not None:
-            out.nmse.append(_nmse_db(v, ref))
+            out.nmse.append(nmse_db(v, ref))
 
     record(x)
     z, t = x, 1.0
     for _ in range(n_iter):
-        x_new = soft_threshold(z - (z @ G - Dty) / L, lam / L)
+        x_new = soft_threshold(z - op.adjoint(op(z) - y2) / L, lam / L)
         if accelerated:
             t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
             z = x_new + ((t - 1) / t_new) * (x_new - x)
@@ -186,7 +198,7 @@ def _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, accelerated,
     return out
 
 
-def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
+def ista(y: torch.Tensor, D: torch.Tensor | MatrixOperator, lam: float, n_iter: int, x0: torch.Tensor | None = None,
          ref: torch.Tensor | None = None, return_iterates: bool = False,
          step: float | None = None, objective: bool = True,
          stop_db: float | None = None) -> SolverResult:
@@ -195,7 +207,7 @@ def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Te
     Parameters
     ----------
     y : Tensor, shape (B, m) or (m,)
-    D : Tensor, shape (m, n)
+    D : Tensor of shape (m, n), or MatrixOperator
     lam : float
         Weight of the l1 penalty (>= 0).
     n_iter : int
@@ -218,11 +230,11 @@ def ista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Te
     SolverResult
         ``.x`` (last iterate), ``.objective``, ``.nmse`` and ``.iterates``.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step, objective,
-                              stop_db)
+    return proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, False, step,
+                             objective, stop_db)
 
 
-def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.Tensor | None = None,
+def fista(y: torch.Tensor, D: torch.Tensor | MatrixOperator, lam: float, n_iter: int, x0: torch.Tensor | None = None,
           ref: torch.Tensor | None = None, return_iterates: bool = False,
           step: float | None = None, objective: bool = True,
           stop_db: float | None = None) -> SolverResult:
@@ -233,8 +245,8 @@ def fista(y: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, x0: torch.T
     ``z_{k+1} = x_{k+1} + (t_k - 1)/t_{k+1} (x_{k+1} - x_k)``.
     Same arguments and result as :func:`ista`.
     """
-    return _proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step, objective,
-                              stop_db)
+    return proximal_gradient(y, D, lam, n_iter, x0, ref, return_iterates, True, step,
+                             objective, stop_db)
 
 
 def iterations_to_reach(nmse: Sequence[float], target: float) -> int | None:
@@ -245,54 +257,42 @@ def iterations_to_reach(nmse: Sequence[float], target: float) -> int | None:
     return None
 
 
-def tune_lambda(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams: Sequence[float],
-                n_iter: int, method: str = "ista") -> tuple[float, dict[float, float]]:
-    """The ``lam`` of a grid with the lowest NMSE after ``n_iter`` iterations.
-
-    Tune on training data, then report on test data.
-
-    Returns
-    -------
-    best : float
-    nmse : dict
-        lam -> NMSE (dB) after ``n_iter`` iterations.
-    """
-    solvers = {"ista": ista, "fista": fista}
-    if method not in solvers:
-        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
-    if len(lams) == 0:
-        raise ValueError("lams is empty")
-    scores = {float(lam): solvers[method](y, D, float(lam), n_iter, ref=x, objective=False).nmse[-1]
-              for lam in lams}
-    return min(scores, key=scores.get), scores
+_SOLVERS = {"ista": False, "fista": True}  # method -> accelerated
 
 
-def tune_lambda_to_reach(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor, lams: Sequence[float],
-                         target_db: float, max_iter: int,
-                         method: str = "ista") -> tuple[float | None, dict[float, int | None]]:
-    """The ``lam`` of a grid that reaches NMSE ``target_db`` in the fewest iterations.
+def _accelerated(method: str) -> bool:
+    if method not in _SOLVERS:
+        raise ValueError(f"method must be one of {sorted(_SOLVERS)}, got {method!r}")
+    return _SOLVERS[method]
 
-    The fair baseline for "how many iterations does ISTA need to reach this NMSE?": each
-    ``lam`` gets up to ``max_iter`` iterations. Tune on training data.
+
+def tune_lambda(y: torch.Tensor, x: torch.Tensor, D, lams: Sequence[float], n_iter: int,
+                method: str = "ista", target_db: float | None = None):
+    """The ``lam`` of a grid that suits ISTA or FISTA best on known codes (training data).
+
+    Two criteria, one grid search (tune on training data, then report on test data):
+
+    * ``target_db=None``: the lowest NMSE after ``n_iter`` iterations;
+    * ``target_db`` given: the fewest iterations to reach NMSE ``target_db`` within
+      ``n_iter`` (the fair baseline for "how many iterations does ISTA need to get there?").
 
     Returns
     -------
     best : float or None
-        None when no ``lam`` reaches the target within ``max_iter``.
-    iterations : dict
-        lam -> iterations needed (None if never).
+        None when no ``lam`` reaches ``target_db`` within ``n_iter``.
+    scores : dict
+        lam -> NMSE (dB) after ``n_iter`` iterations, or -> iterations needed (None: never).
     """
-    solvers = {"ista": ista, "fista": fista}
-    if method not in solvers:
-        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
+    accelerated = _accelerated(method)
     if len(lams) == 0:
         raise ValueError("lams is empty")
-    its = {float(lam): iterations_to_reach(
-        solvers[method](y, D, float(lam), max_iter, ref=x, objective=False, stop_db=target_db).nmse,
-        target_db)
-        for lam in lams}
-    reached = {k: v for k, v in its.items() if v is not None}
-    return (min(reached, key=reached.get) if reached else None), its
+    scores = {}
+    for lam in lams:
+        curve = proximal_gradient(y, D, float(lam), n_iter, ref=x, accelerated=accelerated,
+                                  objective=False, stop_db=target_db).nmse
+        scores[float(lam)] = curve[-1] if target_db is None else iterations_to_reach(curve, target_db)
+    reached = {k: v for k, v in scores.items() if v is not None}
+    return (min(reached, key=reached.get) if reached else None), scores
 
 
 def iterations_matched(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
@@ -327,52 +327,37 @@ def iterations_matched(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     iterations : int or None
         Iterations the solver needs on the test codes (None: more than ``max_iter``).
     """
-    solvers = {"ista": ista, "fista": fista}
-    if method not in solvers:
-        raise ValueError(f"method must be one of {sorted(solvers)}, got {method!r}")
+    accelerated = _accelerated(method)
     target_tr = nmse_per_layer(net, *train)[-1]
     target = nmse_per_layer(net, *test)[-1]
-    lam, _ = tune_lambda_to_reach(*train, D, lams, target_tr, max_iter, method=method)
+    lam, _ = tune_lambda(*train, D, lams, max_iter, method=method, target_db=target_tr)
     if lam is None:
         return target, None, None
-    curve = solvers[method](test[0], D, lam, max_iter, ref=test[1], objective=False, stop_db=target).nmse
+    curve = proximal_gradient(test[0], D, lam, max_iter, ref=test[1], accelerated=accelerated,
+                              objective=False, stop_db=target).nmse
     return target, lam, iterations_to_reach(curve, target)
 
 
 # ------------------------------------------------------------------ unfolded networks
-class _Unfolded(nn.Module):
-    """Common forward: T layers from x_0 = 0; subclasses define :meth:`layer`."""
+class _SparseUnfolded(Unfolded):
+    """What LISTA, LISTA-CP and ALISTA share: the dictionary as an operator, x_0 = 0."""
 
-    n_layers: int
+    @property
+    def D(self) -> torch.Tensor:
+        """The dictionary, shape (m, n)."""
+        return self.op.D
 
-    def layer(self, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
-
-    def forward(self, y: torch.Tensor, n_layers: int | None = None,
-                return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
-        """Run ``n_layers`` layers (default all) on ``y`` (B, m).
-
-        Returns
-        -------
-        Tensor (B, n), or the list ``[x_1, ..., x_T]`` when ``return_all``.
-        """
-        T = self.n_layers if n_layers is None else n_layers
-        if not isinstance(T, int) or not 0 <= T <= self.n_layers:
-            raise ValueError(f"n_layers must be an integer in [0, {self.n_layers}], got {n_layers!r}")
+    def init(self, y: torch.Tensor) -> torch.Tensor:
+        """``x_0 = 0``, shape (B, n), after checking ``y`` (B, m)."""
         if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[1] != self.m:
             raise ValueError(
                 f"y must have shape (B, {self.m}) to match the dictionary, got "
                 f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}"
             )
-        x = y.new_zeros(y.shape[0], self.n)
-        outs = []
-        for k in range(T):
-            x = self.layer(k, x, y)
-            outs.append(x)
-        return outs if return_all else x
+        return y.new_zeros(y.shape[0], self.n)
 
 
-def _init_common(module: _Unfolded, D: torch.Tensor, n_layers: int, lam: float) -> float:
+def _init_common(module: _SparseUnfolded, D: torch.Tensor, n_layers: int, lam: float) -> float:
     D = _check_dictionary(D)
     if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
         raise ValueError(f"n_layers must be an integer >= 1, got {n_layers!r}")
@@ -380,11 +365,11 @@ def _init_common(module: _Unfolded, D: torch.Tensor, n_layers: int, lam: float) 
         raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
     module.m, module.n = D.shape
     module.n_layers = n_layers
-    module.register_buffer("D", D.detach().clone())
+    module.op = MatrixOperator(D)
     return lipschitz(D)
 
 
-class LISTA(_Unfolded):
+class LISTA(_SparseUnfolded):
     """Learned ISTA (Gregor & LeCun 2010): ``x_{k+1} = S_{theta_k}(W_e y + S x_k)``.
 
     Initialised from ISTA (``W_e = D^T / L``, ``S = I - D^T D / L``, ``theta_k = lam / L``),
@@ -420,10 +405,10 @@ class LISTA(_Unfolded):
 
     def layer(self, k, x, y):
         j = 0 if self.tied else k
-        return soft_threshold(y @ self.W_e[j].T + x @ self.S[j].T, self.theta[k])
+        return soft_threshold(y @ self.W_e[j].T + x @ self.S[j].T, self.theta[k], check=False)
 
 
-class LISTA_CP(_Unfolded):
+class LISTA_CP(_SparseUnfolded):
     """LISTA with coupled weights (Chen et al. 2018): ``x_{k+1} = S_{theta_k}(x_k + W_k^T (y - D x_k))``.
 
     ``W_k`` (m, n) starts at ``D / L`` and ``theta_k`` at ``lam / L`` (then it equals ISTA).
@@ -443,7 +428,7 @@ class LISTA_CP(_Unfolded):
 
     def layer(self, k, x, y):
         W = self.W[0 if self.tied else k]
-        return _ss(x + (y - x @ self.D.T) @ W, self.theta[k], self.support_selection, k)
+        return _ss(x + (y - self.op(x)) @ W, self.theta[k], self.support_selection, k)
 
 
 def _check_ss(ss):
@@ -456,7 +441,7 @@ def _check_ss(ss):
 
 def _ss(v, theta, ss, k):
     if ss is None:
-        return soft_threshold(v, theta)
+        return soft_threshold(v, theta, check=False)
     return soft_threshold_ss(v, theta, min(ss[0] * (k + 1), ss[1]))
 
 
@@ -480,7 +465,7 @@ def analytic_weight(D: torch.Tensor) -> torch.Tensor:
     return (Z / (Dd * Z).sum(0, keepdim=True)).to(D.dtype)
 
 
-class ALISTA(_Unfolded):
+class ALISTA(_SparseUnfolded):
     """Analytic LISTA (Liu et al. 2019): ``x_{k+1} = S_{theta_k}(x_k - gamma_k W^T (D x_k - y))``.
 
     ``W`` is fixed (:func:`analytic_weight`); only ``gamma_k`` and ``theta_k`` are learned
@@ -500,7 +485,7 @@ class ALISTA(_Unfolded):
         self.theta = nn.Parameter(torch.full((n_layers,), lam * g, dtype=W.dtype, device=W.device))
 
     def layer(self, k, x, y):
-        v = x - self.gamma[k] * ((x @ self.D.T - y) @ self.W)
+        v = x - self.gamma[k] * ((self.op(x) - y) @ self.W)
         return _ss(v, self.theta[k], self.support_selection, k)
 
 
@@ -554,101 +539,6 @@ class SyntheticSparse:
 
     def __repr__(self) -> str:
         return f"SyntheticSparse(m={self.m}, n={self.n}, p={self.p}, snr_db={self.snr_db})"
-
-
-@torch.no_grad()
-def nmse_per_layer(model: _Unfolded, y: torch.Tensor, x: torch.Tensor) -> list[float]:
-    """NMSE (dB) of ``x_0 = 0, x_1, ..., x_T`` of an unfolded network against ``x`` (B, n)."""
-    outs = model(y, return_all=True)
-    return [0.0] + [_nmse_db(o, x) for o in outs]
-
-
-# ------------------------------------------------------------------ training
-def _code_loss(layers: str, n_layers: int | None = None):
-    def loss_fn(model, batch):
-        y, x = batch
-        outs = model(y, n_layers=n_layers, return_all=True)
-        if layers == "last":
-            outs = outs[-1:]
-        den = (x**2).sum()
-        return sum(((o - x) ** 2).sum() for o in outs) / (den * len(outs))
-
-    return loss_fn
-
-
-def train_unfolded(model: _Unfolded, batches, n_steps: int, mode: str = "end_to_end",
-                   layers: str = "all", lr: float = 1e-3, loss_fn=None, val_fn=None,
-                   progress: bool = True, seed: int = 0, **fit_kwargs) -> History | list[History]:
-    """Train an unfolded network on ``(y, x)`` batches with :func:`~mbdl_teach.training.fit`.
-
-    Parameters
-    ----------
-    model : LISTA, LISTA_CP or ALISTA
-    batches : callable
-        ``batches(step, generator) -> (y, x)``, e.g. ``SyntheticSparse.batches(64)``.
-    n_steps : int
-        End to end: the number of steps. Layer-wise: steps *per layer and stage*.
-    mode : {"end_to_end", "layerwise"}
-        End to end trains all layers at once. Layer-wise (Chen et al. 2018) trains, for
-        t = 1..T, the parameters of layer t alone on the loss at layer t, then all layers
-        1..t at ``lr / 5`` and ``lr / 50``.
-    layers : {"all", "last"}
-        End to end: average the normalised squared error over every layer's output (so each
-        layer is a good estimate) or use the last layer only.
-    loss_fn : callable, optional
-        Replaces the code loss (e.g. a reconstruction loss ``||D x_T - s||^2``).
-
-    Returns
-    -------
-    History (end to end), or a list of them (layer-wise).
-    """
-    if mode not in ("end_to_end", "layerwise"):
-        raise ValueError(f"mode must be 'end_to_end' or 'layerwise', got {mode!r}")
-    if layers not in ("all", "last"):
-        raise ValueError(f"layers must be 'all' or 'last', got {layers!r}")
-    if mode == "end_to_end":
-        return fit(model, loss_fn or _code_loss(layers), batches, n_steps, lr=lr, val_fn=val_fn,
-                   progress=progress, seed=seed, desc=type(model).__name__, **fit_kwargs)
-    # Adam with a fresh state leaves entries whose gradient is always zero untouched, so
-    # masking gradients restricts a stage to layer t (stage 1) or layers 1..t (the loss
-    # stops at layer t, later layers get no gradient).
-    histories = []
-    for t in range(1, model.n_layers + 1):
-        loss = loss_fn or _code_loss("last", t)
-        for stage, rate in enumerate((lr, lr / 5, lr / 50)):
-            with _OnlyLayer(model, t - 1) if stage == 0 else _NoOp():
-                histories.append(fit(model, loss, batches, n_steps, lr=rate, progress=progress,
-                                     seed=seed + t, desc=f"layer {t}.{stage}", **fit_kwargs))
-    return histories
-
-
-class _NoOp:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-
-class _OnlyLayer:
-    """Within the block, gradients reach only layer ``k``'s slice of per-layer parameters
-    (shape (T, ...)); shared parameters (shape (1, ...)) get no gradient."""
-
-    def __init__(self, model: _Unfolded, k: int):
-        self.model, self.k, self.handles = model, k, []
-
-    def __enter__(self):
-        T = self.model.n_layers
-        for p in self.model.parameters():
-            mask = torch.zeros_like(p)
-            if p.ndim >= 1 and p.shape[0] == T:
-                mask[self.k] = 1
-            self.handles.append(p.register_hook(lambda g, m=mask: g * m))
-        return self
-
-    def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
 
 
 # ------------------------------------------------------------------ image patches
@@ -726,40 +616,3 @@ def plot_unrolled_graph(n_layers: int = 3, ax=None):
     ax.set_title("LISTA: %d unrolled ISTA iterations with learned $W_e^k, S^k, \\theta_k$" % n_layers,
                  fontsize=10)
     return ax
-
-
-# ------------------------------------------------------------------ CLI recipe
-RECIPE_SIZES = {
-    "quick": dict(m=50, n=100, p=0.1, layers=16, batch=64, steps=2000, lr=3e-3, lam=0.2),
-    "full": dict(m=250, n=500, p=0.1, layers=16, batch=64, steps=20000, lr=5e-4, lam=0.4),
-}
-
-
-def train_recipe(profile: str = "quick", out: str | Path | None = None, steps: int | None = None,
-                 progress: bool = True, milestones: Sequence[int] | None = None) -> dict:
-    """``python -m mbdl_teach.training lista``: train a 16-layer LISTA on the synthetic set.
-
-    Prints NMSE (dB) per layer of ISTA and LISTA on 1000 test codes; saves the weights
-    (and the sizes) to ``out`` when given. ``milestones``: learning-rate decay steps (x0.3;
-    default 60% and 85% of ``steps``).
-    """
-    if profile not in RECIPE_SIZES:
-        raise ValueError(f"profile must be one of {sorted(RECIPE_SIZES)}, got {profile!r}")
-    s = dict(RECIPE_SIZES[profile])
-    if steps is not None:
-        s["steps"] = int(steps)
-    torch.manual_seed(0)
-    prob = SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
-    y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
-    model = LISTA(prob.D, s["layers"], lam=s["lam"])
-    n = s["steps"]
-    hist = train_unfolded(model, prob.batches(s["batch"]), n, lr=s["lr"], progress=progress,
-                          milestones=milestones or [max(1, int(0.6 * n)), max(1, int(0.85 * n))], gamma=0.3)
-    ours = nmse_per_layer(model, y_te, x_te)
-    base = ista(y_te, prob.D, s["lam"], s["layers"], ref=x_te).nmse
-    for k in range(1, s["layers"] + 1):
-        print(f"layer {k:2d}  ISTA {base[k]:7.2f} dB  LISTA {ours[k]:7.2f} dB")
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": model.state_dict(), "sizes": s, "profile": profile}, out)
-    return {"nmse_lista": ours, "nmse_ista": base, "history": hist, "sizes": s}

@@ -7,17 +7,22 @@ history and random-number states). Resuming from a checkpoint gives the same par
 as a run that was never interrupted.
 
 Batches come from a function ``batches(step, generator) -> batch`` (or any iterator); the
-loss from ``loss_fn(model, batch) -> scalar tensor``. Nothing here knows about a chapter.
+loss from ``loss_fn(model, batch) -> scalar tensor``. Nothing here knows about a chapter:
+how each shipped model is trained (its recipe) and the command line live in
+:mod:`mbdl_teach.recipes`.
 
-Command line (recipes are registered by the modules that own the models)::
-
-    python -m mbdl_teach.training lista --profile quick --out lista.pt
+Options: an exponential moving average of the weights (``ema=0.999``, kept in the checkpoint
+and returned in ``History.ema``), callbacks after each step (one returning True stops the
+run), and data-parallel training on several processes: launched with ``torchrun``,
+:func:`init_distributed` joins the process group and :func:`fit` wraps the model in
+PyTorch's ``DistributedDataParallel``. Every process draws the same batch from the same
+seeded generator and trains on its own slice of it, so N processes on a batch of size
+``B`` take the steps one process takes on the whole batch.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import copy
 import math
 import os
 import random
@@ -55,6 +60,8 @@ class History:
     val_values: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    #: The EMA weights (a state dict) when ``fit`` kept them; not part of :meth:`to_dict`.
+    ema: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> int:
@@ -71,11 +78,14 @@ class History:
         return (c[w:] - c[:-w]) / w
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("ema")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
+        return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()
+                      if k != "ema"})
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -104,10 +114,12 @@ def _set_rng_state(state: dict) -> None:
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer=None, scheduler=None,
                     step: int = 0, history: History | None = None,
-                    generator: torch.Generator | None = None, extra: dict | None = None) -> None:
+                    generator: torch.Generator | None = None, extra: dict | None = None,
+                    ema: nn.Module | None = None) -> None:
     """Write everything needed to resume training to one file (atomically).
 
-    The file loads with ``torch.load(path, weights_only=True)``.
+    The file loads with ``torch.load(path, weights_only=True)``; ``ema`` (the averaged copy
+    of the model) is stored as the state dict ``"ema"``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +132,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer=None, schedule
         "rng": _rng_state(),
         "generator": generator.get_state() if generator is not None else None,
         "extra": extra or {},
+        "ema": ({k: v.detach().cpu() for k, v in ema.state_dict().items()}
+                if ema is not None else None),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -135,7 +149,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 # ------------------------------------------------------------------ the loop
-def _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every):
+def _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every, ema):
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
@@ -148,6 +162,60 @@ def _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoin
                     ("checkpoint_every", checkpoint_every)):
         if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
             raise ValueError(f"{name} must be an integer >= 1 or None, got {v!r}")
+    if ema is not None and not (isinstance(ema, float) and 0 < ema < 1):
+        raise ValueError(f"ema must be a decay in (0, 1) such as 0.999, or None; got {ema!r}")
+
+
+# ------------------------------------------------------------------ several processes
+def distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: ``(0, 1)`` outside a process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group ``torchrun`` describes (``$WORLD_SIZE`` > 1); else do nothing.
+
+    NCCL on CUDA, gloo on the CPU. Returns ``(rank, world_size)``.
+    """
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return distributed()
+
+
+class _LossModule(nn.Module):
+    """``forward(batch) = loss_fn(model, batch)``: lets DistributedDataParallel wrap any loss
+    (a model's own ``loss`` method, several forward calls, ...)."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.model, batch)
+
+
+def _shard(batch, rank: int, world: int):
+    """This process's slice of a batch (every tensor cut along its first dimension)."""
+    if isinstance(batch, torch.Tensor):
+        if batch.ndim == 0:
+            return batch
+        if batch.shape[0] % world:
+            raise ValueError(f"a batch of {batch.shape[0]} does not split over {world} processes")
+        n = batch.shape[0] // world
+        return batch[rank * n:(rank + 1) * n]
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_shard(b, rank, world) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _shard(v, rank, world) for k, v in batch.items()}
+    return batch
 
 
 def _next_batch(batches, step: int, generator: torch.Generator, it: Iterator | None):
@@ -191,6 +259,8 @@ def fit(
     seed: int = 0,
     grad_clip: float | None = None,
     desc: str = "training",
+    ema: float | None = None,
+    callbacks: Sequence[Callable[[int, nn.Module, History], bool | None]] = (),
 ) -> History:
     """Train ``model`` for ``n_steps`` steps (in total, counting resumed ones).
 
@@ -198,7 +268,8 @@ def fit(
     ----------
     model : nn.Module
     loss_fn : callable
-        ``loss_fn(model, batch) -> Tensor`` (a scalar).
+        ``loss_fn(model, batch) -> Tensor`` (a scalar; under several processes, a mean
+        over the batch, so that the processes' average is the whole batch's loss).
     batches : callable or iterable
         ``batches(step, generator) -> batch`` with ``step`` counted from 0 and a
         ``torch.Generator`` owned (seeded, checkpointed) by the loop; or an iterator of
@@ -215,7 +286,8 @@ def fit(
         (so asking for more steps also moves a pending decay).
     val_fn : callable, optional
         ``val_fn(model) -> float`` (e.g. PSNR or NMSE on a validation set), run in
-        ``eval`` mode without gradients every ``val_every`` steps and at the end.
+        ``eval`` mode without gradients every ``val_every`` steps and at the end (on the
+        EMA weights when ``ema`` is set).
     checkpoint : path, optional
         File to save to every ``checkpoint_every`` steps (default: every ``val_every``
         or at the end) and at the end; if it exists and ``resume``, training continues
@@ -230,6 +302,12 @@ def fit(
         Seed of the batch generator.
     grad_clip : float, optional
         Clip the gradient norm to this value.
+    ema : float, optional
+        Keep an exponential moving average of the weights with this decay (e.g. 0.999);
+        it is checkpointed and returned as ``History.ema`` (a state dict).
+    callbacks : sequence of callables
+        ``callback(step, model, history)`` after each step (``step`` counted from 1); if
+        one returns True, training stops there (after a checkpoint).
 
     Returns
     -------
@@ -240,12 +318,13 @@ def fit(
     FloatingPointError
         When the loss becomes NaN or infinite (the message says at which step).
     """
-    _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every)
+    _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every, ema)
     if device is None:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
     device = torch.device(device)
     model.to(device)
+    rank, world = distributed()
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer is None:
         if not params:
@@ -254,6 +333,7 @@ def fit(
     scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma)
                  if milestones else None)
     generator = torch.Generator().manual_seed(int(seed))
+    averaged = copy.deepcopy(model).eval().requires_grad_(False) if ema is not None else None
     history, start = History(), 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
         state = load_checkpoint(checkpoint, map_location=device)
@@ -264,6 +344,8 @@ def fit(
             scheduler.load_state_dict(state["scheduler"])
             # a resumed run follows this call's plan: with more steps, the decay moves
             scheduler.milestones = Counter(int(m) for m in milestones)
+        if averaged is not None and state.get("ema") is not None:
+            averaged.load_state_dict(state["ema"])
         history = History.from_dict(state["history"])
         start = int(state["step"])
         _set_rng_state(state["rng"])
@@ -271,18 +353,35 @@ def fit(
             generator.set_state(state["generator"])
     if checkpoint_every is None:
         checkpoint_every = val_every
+    step_model: nn.Module = _LossModule(model, loss_fn)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_model = DistributedDataParallel(
+            step_model, device_ids=[device.index] if device.type == "cuda" else None)
     bar = None
-    if progress and start < n_steps:
+    if progress and start < n_steps and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, initial=start, desc=desc, leave=False)
+
+    def save(done):
+        history.seconds += time.perf_counter() - t0
+        if rank == 0:
+            save_checkpoint(checkpoint, model, optimizer, scheduler, done, history, generator,
+                            ema=averaged)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
     t0, it, running = time.perf_counter(), None, []
     model.train()
     for step in range(start, n_steps):
         batch, it = _next_batch(batches, step, generator, it)
-        batch = _to_device(batch, device)
+        batch = _to_device(_shard(batch, rank, world) if world > 1 else batch, device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
+        loss = step_model(batch)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
                             f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(tuple(loss.shape))}")
@@ -302,6 +401,12 @@ def fit(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if averaged is not None:
+            with torch.no_grad():
+                for a, p in zip(averaged.parameters(), model.parameters()):
+                    a.lerp_(p, 1.0 - ema)
+                for a, b in zip(averaged.buffers(), model.buffers()):
+                    a.copy_(b)
         history.losses.append(value)
         running.append(value)
         done = step + 1
@@ -309,82 +414,29 @@ def fit(
             bar.update(1)
             if done % 10 == 0 or done == n_steps:
                 bar.set_postfix(loss=f"{value:.4g}")
-        if log_every and done % log_every == 0:
+        if log_every and done % log_every == 0 and rank == 0:
             print(f"step {done:>6d}  loss {np.mean(running):.4g}")
             running = []
-        if val_fn is not None and ((val_every and done % val_every == 0) or done == n_steps):
-            model.eval()
+        if val_fn is not None and rank == 0 and ((val_every and done % val_every == 0)
+                                                 or done == n_steps):
+            judged = averaged if averaged is not None else model
+            judged.eval()
             with torch.no_grad():
-                metric = float(val_fn(model))
+                metric = float(val_fn(judged))
             model.train()
             history.val_steps.append(done)
             history.val_values.append(metric)
+        stop = any(bool(cb(done, model, history)) for cb in callbacks)
         if checkpoint is not None and ((checkpoint_every and done % checkpoint_every == 0)
-                                       or done == n_steps):
-            history.seconds += time.perf_counter() - t0
+                                       or done == n_steps or stop):
+            save(done)
             t0 = time.perf_counter()
-            save_checkpoint(checkpoint, model, optimizer, scheduler, done, history, generator)
+        if stop:
+            break
     if bar is not None:
         bar.close()
     history.seconds += time.perf_counter() - t0
+    if averaged is not None:
+        history.ema = {k: v.detach().clone() for k, v in averaged.state_dict().items()}
     model.eval()
     return history
-
-
-# ------------------------------------------------------------------ recipes and CLI
-#: name -> "module:function". A recipe is ``fn(profile, out=None, steps=None, progress=True)``
-#: and returns a dict of results (it trains, prints a summary and saves weights to ``out``).
-#: Chapters add their line here (or call :func:`register_recipe` at run time).
-RECIPES: dict[str, str | Callable] = {
-    "lista": "mbdl_teach.sparse:train_recipe",
-    "dncnn": "mbdl_teach.denoisers:train_dncnn",
-    "winnet": "mbdl_teach.denoisers:train_winnet",
-    "dncnn50": "mbdl_teach.denoisers:train_dncnn50",
-    "winnet50": "mbdl_teach.denoisers:train_winnet50",
-}
-
-
-def register_recipe(name: str, fn: str | Callable) -> None:
-    """Register a training recipe under ``name`` (a callable or ``"module:function"``)."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a recipe name must be a non-empty string, got {name!r}")
-    if not (callable(fn) or (isinstance(fn, str) and ":" in fn)):
-        raise TypeError(f"a recipe must be callable or 'module:function', got {fn!r}")
-    RECIPES[name] = fn
-
-
-def get_recipe(name: str) -> Callable:
-    """The recipe registered under ``name``; an unknown name lists the known ones."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
-    fn = RECIPES[name]
-    if isinstance(fn, str):
-        module, attr = fn.split(":")
-        fn = getattr(importlib.import_module(module), attr)
-    return fn
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    """Command line: ``python -m mbdl_teach.training <model> --profile quick|full``."""
-    parser = argparse.ArgumentParser(prog="python -m mbdl_teach.training",
-                                     description="Train one of the course's models.")
-    parser.add_argument("model", help=f"recipe name, one of: {', '.join(sorted(RECIPES))}")
-    parser.add_argument("--profile", choices=("quick", "full"), default="quick")
-    parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
-    parser.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    parser.add_argument("--decay-at", type=int, nargs="+", default=None, metavar="STEP",
-                        help="steps at which the learning rate is multiplied by 0.3 (default: the recipe's)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        recipe = get_recipe(args.model)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
-    extra = {} if args.decay_at is None else {"milestones": args.decay_at}
-    return recipe(args.profile, out=args.out, steps=args.steps, progress=not args.no_progress, **extra)
-
-
-if __name__ == "__main__":
-    main()

@@ -69,21 +69,28 @@ def _threshold_like(x: ArrayLike, t):
     raise TypeError(f"x must be a torch.Tensor or a NumPy array, got {type(x).__name__}")
 
 
-def soft_threshold(x: ArrayLike, t) -> ArrayLike:
+def soft_threshold(x: ArrayLike, t, check: bool = True) -> ArrayLike:
     """Soft thresholding ``sign(x) * max(|x| - t, 0)`` (shrink towards zero by ``t``).
+
+    The proximal operator of ``t ||.||_1``, used by wavelet shrinkage, ISTA and every
+    unfolded network of the course.
 
     Parameters
     ----------
     x : Tensor or ndarray, any shape
     t : float, or Tensor/ndarray broadcastable to ``x``
         Threshold(s), each ``>= 0``.
+    check : bool
+        Check ``t`` (finite, ``>= 0``). Unfolded networks pass False on their hot path,
+        where a learned threshold is a tensor that training may move anywhere.
 
     Returns
     -------
     Tensor or ndarray, same type and shape as ``x``
         Differentiable in ``x`` and ``t`` for tensors.
     """
-    t = _threshold_like(x, t)
+    if check or not isinstance(x, torch.Tensor):
+        t = _threshold_like(x, t)
     if isinstance(x, torch.Tensor):
         return torch.sign(x) * torch.clamp(x.abs() - t, min=0)
     return np.sign(x) * np.maximum(np.abs(x) - t, 0)
@@ -153,13 +160,13 @@ def _check_wavelet(wavelet: str) -> pywt.Wavelet:
     return w
 
 
-def max_levels(shape: Sequence[int], wavelet: str = "db4") -> int:
+def max_level(shape: Sequence[int], wavelet: str = "db4") -> int:
     """Deepest useful DWT level for an image of ``shape (H, W)`` (``pywt.dwtn_max_level``)."""
     return int(pywt.dwtn_max_level(tuple(shape)[-2:], _check_wavelet(wavelet)))
 
 
 def _resolve_levels(levels, shape, wavelet: str) -> int:
-    top = max_levels(shape, wavelet)
+    top = max_level(shape, wavelet)
     h, w = shape[-2:]
     if levels is None:
         if top < 1:
@@ -189,7 +196,7 @@ def wavedec(img2d: np.ndarray, wavelet: str = "db4", levels: int | None = None) 
     wavelet : str
         Orthogonal PyWavelets wavelet.
     levels : int, optional
-        Number of levels (default: the most, :func:`max_levels`).
+        Number of levels (default: the most, :func:`max_level`).
 
     Returns
     -------
@@ -431,7 +438,7 @@ def denoise(
     wavelet : str
         Orthogonal wavelet (default Daubechies-4, ``"db4"``).
     levels : int, optional
-        DWT levels. Default: the most the size allows (:func:`max_levels`), chosen on
+        DWT levels. Default: the most the size allows (:func:`max_level`), chosen on
         ``TRAIN_IMAGES`` (scikit-image's default, 3 fewer, was 0.6-2 dB worse there).
     rule : {"universal", "sure", "bayes"}
         Threshold rule (:func:`band_thresholds`).
@@ -559,7 +566,7 @@ def compare_with_skimage(
     Each image gets Gaussian noise from its own fixed seed (:func:`noise_seed`), scaled by
     each ``sigma``. Both denoisers see the same float64 array and the same settings:
     ``method="BayesShrink"``, ``mode="soft"``, ``wavelet``, ``wavelet_levels`` = ours
-    (``levels``, default :func:`max_levels`), ``rescale_sigma=True`` (a no-op for float
+    (``levels``, default :func:`max_level`), ``rescale_sigma=True`` (a no-op for float
     input), sigma either given or estimated by each (ours: :func:`estimate_sigma` on the
     finest diagonal band of ``wavelet``; scikit-image: the same MAD rule). Outputs are not
     clipped. ``sk_default`` is scikit-image with its own default levels (``max - 3``).

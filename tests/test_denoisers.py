@@ -122,55 +122,25 @@ def test_dncnn_starts_as_identity_and_counts_parameters():
 def test_dncnn_learns_something_in_a_few_steps():
     torch.manual_seed(0)
     net = DnCNN(depth=3, features=8)
-    batches = denoisers.make_batches(denoisers._train_images()[:3], 16, 8, (25, 25))
-    hist = training.fit(net, denoisers._loss, batches, 40, lr=3e-3, progress=False)
+    images = [data.load_image(n) for n in data.TRAIN_IMAGES[:3]]
+    batches = data.denoising_batches(images, 16, 8, (25, 25))
+    hist = training.fit(net, denoisers.denoising_loss, batches, 40, lr=3e-3, progress=False)
     assert np.mean(hist.losses[-10:]) < 0.8 * np.mean(hist.losses[:5])
 
 
-# ------------------------------------------------------------------ recipes
-def test_recipes_registered_and_batches():
-    for name in ("dncnn", "winnet", "dncnn50", "winnet50"):
-        assert training.get_recipe(name) is getattr(denoisers, f"train_{name}")
+def test_denoising_batches_draw_the_noise_they_report():
     g = torch.Generator().manual_seed(0)
-    clean, noisy, s = denoisers.make_batches(denoisers._train_images()[:2], 16, 64, (0, 25))(0, g)
+    images = [data.load_image(n) for n in data.TRAIN_IMAGES[:2]]
+    clean, noisy, s = data.denoising_batches(images, 16, 64, (0, 25))(0, g)
     assert clean.shape == noisy.shape == (64, 1, 16, 16) and s.shape == (64,)
     assert 0 <= float(s.min()) and float(s.max()) <= 25 / 255
-    # the noise has the drawn standard deviation
     resid = ((noisy - clean).flatten(1).std(dim=1) / s.clamp_min(1e-3))
     assert abs(float(resid[s > 5 / 255].mean()) - 1) < 0.05
-    assert denoisers.RECIPE_SIZES["winnet50"]["quick"]["config"]["sigma_train_max"] == 50 / 255
-
-
-def test_recipe_runs_and_resumes(tmp_path):
-    out = tmp_path / "d.pt"
-    denoisers.RECIPE_SIZES["_tiny"] = {"quick": dict(model="dncnn", config=dict(channels=1, depth=3, features=4),
-                                                    patch=16, batch=4, steps=6, lr=1e-3, sigma=(0, 25))}
-    try:
-        denoisers.train_recipe("_tiny", "quick", out=out, progress=False)
-        ckpt = training.load_checkpoint(tmp_path / "d.resume.pt")
-        assert ckpt["step"] == 6
-        res = denoisers.train_recipe("_tiny", "quick", out=out, steps=9, progress=False)
-        assert res["history"].steps == 9
-        w = torch.load(out, weights_only=True)
-        assert set(w) == {"state_dict", "config", "model"}
-    finally:
-        del denoisers.RECIPE_SIZES["_tiny"]
+    with pytest.raises(ValueError, match="sigma_range"):
+        data.denoising_batches(images, 16, 4, (25, 5))
 
 
 def test_winnet_too_small_image_is_a_clear_error():
     den = _tiny_winnet()
     with pytest.raises(ValueError, match="height and width"):
         den(torch.rand(1, 1, 1, 5), 0.1)
-
-
-def test_recipe_decay_steps_are_checked_and_used(tmp_path):
-    denoisers.RECIPE_SIZES["_tiny"] = {"quick": dict(model="dncnn", config=dict(channels=1, depth=3, features=4),
-                                                    patch=16, batch=4, steps=6, lr=1e-3, sigma=(0, 25))}
-    try:
-        for bad in ([], [0], [7], [2.5]):
-            with pytest.raises(ValueError, match="milestones"):
-                denoisers.train_recipe("_tiny", "quick", out=tmp_path / "x.pt", progress=False, milestones=bad)
-        res = denoisers.train_recipe("_tiny", "quick", out=tmp_path / "d.pt", progress=False, milestones=[2, 4])
-        assert np.allclose(res["history"].lrs, [1e-3] * 2 + [3e-4] * 2 + [9e-5] * 2)
-    finally:
-        del denoisers.RECIPE_SIZES["_tiny"]

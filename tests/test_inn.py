@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbdl_teach import inn
-from mbdl_teach.inn import LINN, WINNet, FixedSplit, estimate_noise
+from mbdl_teach.inn import LINN, WINNet, FixedSplit, estimate_sigma
 
 SMALL = dict(hidden=8, blocks=1)  # small P/U networks: the properties do not depend on size
 
@@ -102,7 +102,7 @@ def test_untrained_linn_is_the_plain_split():
 
 
 def test_lifting_step_inverse_for_any_weights():
-    step = randomise(inn.LiftingStep(1, 15, 8, 1))
+    step = randomise(inn.LearnedLiftingStep(1, 15, 8, 1))
     c, d = torch.randn(2, 1, 9, 9, dtype=torch.float64), torch.randn(2, 15, 9, 9, dtype=torch.float64)
     step.double()
     s = torch.tensor([0.1, 0.2], dtype=torch.float64)
@@ -223,7 +223,7 @@ def test_estimate_noise_on_a_smooth_image():
     sig = torch.tensor([0.05, 0.2])
     y = clean + sig[:, None, None, None] * torch.randn(clean.shape, generator=g)
     for method in ("mad", "pca"):
-        est = estimate_noise(y, method)
+        est = estimate_sigma(y, method)
         assert est.shape == (2,)
         assert ((est - sig).abs() / sig).max() < 0.15, (method, est)
 
@@ -231,7 +231,7 @@ def test_estimate_noise_on_a_smooth_image():
 def test_blind_denoise_uses_the_estimate():
     net = randomise(tiny_winnet(), std=0.1)
     y = torch.rand(2, 1, 16, 16)
-    assert torch.allclose(net.denoise(y), net(y, estimate_noise(y)))
+    assert torch.allclose(net.denoise(y), net(y, estimate_sigma(y)))
     assert torch.allclose(net.denoise(y, 0.1), net(y, 0.1))
 
 
@@ -281,7 +281,7 @@ def test_coupling_checker_accepts_the_reference_and_rejects_wrong_orders():
     assert not ex.check_lifting_coupling(forward_update_first, ex.reference_coupling_inverse)
     # the library's lifting step is the same layer
     c, d, P, U = ex._coupling_case(torch.Generator().manual_seed(0))
-    step = inn.LiftingStep(1, 3, 4, 0).double()
+    step = inn.LearnedLiftingStep(1, 3, 4, 0).double()
     with torch.no_grad():
         step.predict.conv_out.weight.normal_()
     c2, d2 = step(c, d, torch.ones(c.shape[0], dtype=torch.float64))

@@ -7,6 +7,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from mbdl_teach import sparse as sp
+from mbdl_teach.unfolding import _OnlyLayer, nmse_per_layer, train_unfolded
+from mbdl_teach.wavelets import soft_threshold
 
 
 
@@ -21,7 +23,7 @@ def _problem(m=20, n=40, batch=8, seed=0, p=0.15, snr_db=None, dtype=torch.float
 @given(st.integers(0, 10_000), st.floats(0.0, 2.0))
 def test_soft_threshold_matches_pywavelets(seed, theta):
     v = np.random.default_rng(seed).standard_normal(50)
-    got = sp.soft_threshold(torch.from_numpy(v), theta).numpy()
+    got = soft_threshold(torch.from_numpy(v), theta).numpy()
     np.testing.assert_allclose(got, pywt.threshold(v, theta, mode="soft"), atol=1e-12)
 
 
@@ -29,7 +31,7 @@ def test_soft_threshold_with_support_selection_keeps_the_largest():
     v = torch.tensor([[3.0, -2.0, 0.5, 0.1, -0.05]])
     out = sp.soft_threshold_ss(v, 0.2, frac=0.4)  # the 2 largest pass unchanged
     assert torch.allclose(out, torch.tensor([[3.0, -2.0, 0.3, 0.0, 0.0]]))
-    assert torch.equal(sp.soft_threshold_ss(v, 0.2, 0.0), sp.soft_threshold(v, 0.2))
+    assert torch.equal(sp.soft_threshold_ss(v, 0.2, 0.0), soft_threshold(v, 0.2))
 
 
 def test_lipschitz_is_the_largest_squared_singular_value():
@@ -95,7 +97,7 @@ def test_untrained_lista_equals_ista_layer_by_layer(tied):
     assert len(got) == T
     for k in range(T):
         assert torch.allclose(got[k], want[k + 1], atol=1e-12), k
-    assert sp.nmse_per_layer(net, y, x) == pytest.approx(sp.ista(y, prob.D, lam, T, ref=x).nmse, abs=1e-9)
+    assert nmse_per_layer(net, y, x) == pytest.approx(sp.ista(y, prob.D, lam, T, ref=x).nmse, abs=1e-9)
 
 
 def test_untrained_lista_cp_equals_ista():
@@ -125,30 +127,30 @@ def test_alista_has_two_numbers_per_layer_and_learns():
     prob, y, x = _problem(20, 40, batch=200, p=0.1, dtype=torch.float32)
     net = sp.ALISTA(prob.D, 6, lam=0.1)
     assert sum(p.numel() for p in net.parameters()) == 12
-    before = sp.nmse_per_layer(net, y, x)[-1]
-    sp.train_unfolded(net, prob.batches(64), 100, lr=3e-3, progress=False)
-    assert sp.nmse_per_layer(net, y, x)[-1] < before - 1.0
+    before = nmse_per_layer(net, y, x)[-1]
+    train_unfolded(net, prob.batches(64), 100, lr=3e-3, progress=False)
+    assert nmse_per_layer(net, y, x)[-1] < before - 1.0
 
 
 def test_training_lista_improves_on_ista():
     prob, y, x = _problem(20, 40, batch=300, p=0.1, dtype=torch.float32)
     net = sp.LISTA(prob.D, 4, lam=0.1)
     base = sp.ista(y, prob.D, 0.1, 4, ref=x).nmse[-1]
-    hist = sp.train_unfolded(net, prob.batches(64), 200, lr=1e-3, progress=False)
+    hist = train_unfolded(net, prob.batches(64), 200, lr=1e-3, progress=False)
     assert hist.steps == 200
-    assert sp.nmse_per_layer(net, y, x)[-1] < base - 1.0
+    assert nmse_per_layer(net, y, x)[-1] < base - 1.0
 
 
 def test_layerwise_training_first_stage_changes_only_its_layer():
     prob, _, _ = _problem(10, 20, dtype=torch.float32)
     net = sp.LISTA(prob.D, 3, lam=0.1)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    with sp._OnlyLayer(net, 1):
-        sp.train_unfolded(net, prob.batches(16), 3, layers="last", progress=False)
+    with _OnlyLayer(net, 1):
+        train_unfolded(net, prob.batches(16), 3, layers="last", progress=False)
     for name in ("W_e", "S", "theta"):
         changed = [not torch.equal(before[name][k], net.state_dict()[name][k]) for k in range(3)]
         assert changed == [False, True, False], name
-    hists = sp.train_unfolded(sp.LISTA(prob.D, 2, lam=0.1), prob.batches(16), 2, mode="layerwise",
+    hists = train_unfolded(sp.LISTA(prob.D, 2, lam=0.1), prob.batches(16), 2, mode="layerwise",
                               progress=False)
     assert len(hists) == 6
 
@@ -193,7 +195,7 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match=r"shape \(B, 20\)"):
         net(torch.zeros(2, 21, dtype=torch.float64))
     with pytest.raises(ValueError, match="mode"):
-        sp.train_unfolded(net, prob.batches(4), 1, mode="greedy")
+        train_unfolded(net, prob.batches(4), 1, mode="greedy")
     with pytest.raises(ValueError, match="p must be"):
         sp.SyntheticSparse(5, 10, p=0.0)
 
@@ -219,11 +221,11 @@ def test_exercise_checkers_pass_the_package_and_catch_mistakes(capsys):
         return sp.ista(y, D, lam, 1, x0=x, objective=False).x
 
     def lista_layer(x, y, W_e, S, theta):
-        return sp.soft_threshold(y @ W_e.T + x @ S.T, theta)
+        return soft_threshold(y @ W_e.T + x @ S.T, theta)
 
     assert ex.check_ista_step(ista_step)
     assert ex.check_lista_layer(lista_layer)
-    assert not ex.check_ista_step(lambda x, y, D, lam, L: sp.soft_threshold(x + (y - x @ D.T) @ D / L, lam))
+    assert not ex.check_ista_step(lambda x, y, D, lam, L: soft_threshold(x + (y - x @ D.T) @ D / L, lam))
     assert not ex.check_lista_layer(lambda x, y, W_e, S, theta: y @ W_e.T + x @ S.T)
     out = capsys.readouterr().out
     assert out.count("PASS") == 2 and out.count("FAIL") == 2
@@ -234,9 +236,9 @@ def test_tune_lambda_picks_the_grid_best():
     lams = [0.01, 0.05, 0.2]
     best, scores = sp.tune_lambda(y, x, prob.D, lams, 30)
     assert best == min(scores, key=scores.get) and set(scores) == set(lams)
-    lam, its = sp.tune_lambda_to_reach(y, x, prob.D, lams, scores[best] + 1.0, 30)
+    lam, its = sp.tune_lambda(y, x, prob.D, lams, 30, target_db=scores[best] + 1.0)
     assert lam is not None and its[lam] <= 30 and all(v is None or v >= its[lam] for v in its.values())
-    assert sp.tune_lambda_to_reach(y, x, prob.D, lams, -500.0, 5)[0] is None
+    assert sp.tune_lambda(y, x, prob.D, lams, 5, target_db=-500.0)[0] is None
 
 
 def test_an_untrained_network_is_worth_its_own_number_of_iterations():

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mbdl_teach import training
-from mbdl_teach.training import History, fit, get_recipe, load_checkpoint, register_recipe
+from mbdl_teach.training import History, fit, load_checkpoint
 
 
 
@@ -133,28 +133,3 @@ def test_log_every_prints(capsys):
     fit(_model(), loss_fn, batches, 6, log_every=3, progress=False)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[1].startswith("step      6  loss")
-
-
-def test_recipes_registry_and_cli(tmp_path, capsys):
-    with pytest.raises(ValueError, match="known recipes: .*lista"):
-        get_recipe("no-such-model")
-    with pytest.raises(SystemExit):
-        training.main(["no-such-model"])
-    assert "lista" in capsys.readouterr().err
-    register_recipe("dummy", lambda profile, out=None, steps=None, progress=True: {"p": profile})
-    try:
-        assert training.main(["dummy", "--profile", "full"]) == {"p": "full"}
-    finally:
-        training.RECIPES.pop("dummy")
-    seen = {}
-    register_recipe("dummy", lambda profile, out=None, steps=None, progress=True, **kw: seen.update(kw))
-    try:
-        training.main(["dummy", "--decay-at", "30", "40"])
-        assert seen == {"milestones": [30, 40]}
-    finally:
-        training.RECIPES.pop("dummy")
-    out = tmp_path / "lista.pt"
-    res = training.main(["lista", "--steps", "2", "--no-progress", "--out", str(out)])
-    assert len(res["nmse_lista"]) == 17 and math.isfinite(res["nmse_lista"][-1])
-    state = torch.load(out, weights_only=True)
-    assert state["sizes"]["layers"] == 16 and "theta" in state["state_dict"]

@@ -162,7 +162,7 @@ def test_denoise_any_size_keeps_type_shape_and_matches_scikit_image(h, w, seed):
     out = W.denoise(y, 0.1)
     assert out.shape == (h, w) and out.dtype == np.float32
     ref = denoise_wavelet(y.astype(np.float64), sigma=0.1, wavelet="db4", method="BayesShrink",
-                          mode="soft", wavelet_levels=W.max_levels((h, w)))
+                          mode="soft", wavelet_levels=W.max_level((h, w)))
     np.testing.assert_allclose(out, ref, atol=1e-5)
     t = torch.from_numpy(y)[None, None].repeat(2, 1, 1, 1)
     out_t = W.denoise(t, 0.1)
@@ -217,7 +217,7 @@ def test_keep_largest_budget_and_quality():
     assert ps[0] < ps[1] < ps[2], ps
     # independent reference: PyWavelets' coefficient array, the k largest kept by sorting
     plane = x[0].double().numpy()
-    levels = W.max_levels(plane.shape)
+    levels = W.max_level(plane.shape)
     c = pywt.wavedec2(plane, "db4", mode="symmetric", level=levels)
     arr, slices = pywt.coeffs_to_array(c)  # pads with zeros: never among the largest
     k = round(0.08 * W.num_coefficients(plane.shape))

@@ -1,24 +1,27 @@
-"""Shipped weights: manifest, sha256 check, clear errors, and that they denoise."""
+"""Shipped weights: manifest, sha256 check, the registry of model kinds, clear errors."""
 import json
 
 import pytest
 import torch
 
-from mbdl_teach import data, denoisers, metrics, training
+from mbdl_teach import denoisers, inn, training, weights  # noqa: F401  (both register kinds)
 from mbdl_teach.denoisers import DnCNN
 
-SHIPPED = denoisers.read_manifest()
+SHIPPED = weights.read_manifest()
+TINY = dict(channels=1, depth=3, features=4)
 
 
-
-def _export_tiny(tmp_path):
-    """A fresh (untrained) recipe-sized DnCNN exported to tmp_path like a real checkpoint."""
+def _export_tiny(tmp_path, name="dncnn"):
+    """A fresh (untrained) small DnCNN exported to tmp_path like a real checkpoint."""
     torch.manual_seed(0)
-    cfg = denoisers.RECIPE_SIZES["dncnn"]["quick"]["config"]
-    model = DnCNN(**cfg)
-    ckpt = tmp_path / "run" / "dncnn.resume.pt"
-    training.save_checkpoint(ckpt, model, step=3, history=training.History(losses=[1.0, 0.5, 0.2], seconds=2.0))
-    entry = denoisers.export_weights("dncnn", ckpt, "python -m mbdl_teach.training dncnn", directory=tmp_path)
+    model = DnCNN(**TINY)
+    ckpt = tmp_path / "run" / f"{name}.resume.pt"
+    training.save_checkpoint(ckpt, model, step=3,
+                             history=training.History(losses=[1.0, 0.5, 0.2], seconds=2.0))
+    entry = weights.export(name, ckpt, kind="dncnn", config=TINY, profile="quick",
+                           command=f"python -m mbdl_teach.recipes {name} --steps 3",
+                           schedule="Adam lr 0.001", data={"images": ["aero"]},
+                           directory=tmp_path)
     return model, entry
 
 
@@ -27,11 +30,34 @@ def test_export_then_load_roundtrip(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["dncnn"]["sha256"] == entry["sha256"] and entry["steps"] == 3
     assert entry["parameters"] == model.num_parameters()
-    loaded, info = denoisers.load_weights("dncnn", directory=tmp_path)
+    assert entry["profile"] == "quick" and entry["config"] == TINY
+    assert entry["module"] == "mbdl_teach.denoisers"
+    loaded, info = weights.load("dncnn", directory=tmp_path)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v)
     # the weights file loads with weights_only=True (no pickled code)
     torch.load(tmp_path / entry["file"], weights_only=True)
+
+
+def test_export_takes_the_ema_weights_when_there_are_some(tmp_path):
+    torch.manual_seed(0)
+    model, avg = DnCNN(**TINY), DnCNN(**TINY)
+    ckpt = tmp_path / "e.resume.pt"
+    training.save_checkpoint(ckpt, model, step=1, ema=avg)
+    entry = weights.export("e", ckpt, kind="dncnn", config=TINY, profile="quick", command="c",
+                           schedule="s", data={}, directory=tmp_path)
+    loaded, _ = weights.load("e", directory=tmp_path)
+    assert entry["ema"]
+    for k, v in avg.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v)
+
+
+def test_load_puts_the_model_on_the_device_asked_for(tmp_path):
+    _export_tiny(tmp_path)
+    model, _ = weights.load("dncnn", device="cpu", directory=tmp_path)
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    den = denoisers.load("dncnn", device=torch.device("cpu"))
+    assert next(den.parameters()).device.type == "cpu"
 
 
 def test_corrupted_file_is_refused_with_rebuild_command(tmp_path):
@@ -40,47 +66,74 @@ def test_corrupted_file_is_refused_with_rebuild_command(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"corrupted.*python -m mbdl_teach.training dncnn"):
-        denoisers.load_weights("dncnn", directory=tmp_path)
+    with pytest.raises(ValueError, match=r"corrupted.*python -m mbdl_teach.recipes dncnn"):
+        weights.load("dncnn", directory=tmp_path)
 
 
 def test_missing_file_names_the_command(tmp_path):
     _, entry = _export_tiny(tmp_path)
     (tmp_path / entry["file"]).unlink()
-    with pytest.raises(FileNotFoundError, match=r"missing.*python -m mbdl_teach.training dncnn"):
-        denoisers.load_weights("dncnn", directory=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"missing.*python -m mbdl_teach.recipes dncnn"):
+        weights.load("dncnn", directory=tmp_path)
 
 
 def test_unknown_name_lists_the_manifest(tmp_path):
     _export_tiny(tmp_path)
     with pytest.raises(ValueError, match="lists: dncnn"):
-        denoisers.load_weights("winnet", directory=tmp_path)
+        weights.load("winnet", directory=tmp_path)
+
+
+def test_unknown_kind_says_how_to_register_it(tmp_path):
+    _, entry = _export_tiny(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["dncnn"]["model"], manifest["dncnn"]["module"] = "unet", None
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"unknown model kind 'unet'.*register_model"):
+        weights.load("dncnn", directory=tmp_path)
+    manifest["dncnn"]["module"] = "mbdl_teach.no_such_module"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="does not import"):
+        weights.load("dncnn", directory=tmp_path)
+
+
+def test_register_model_checks_its_arguments():
+    with pytest.raises(ValueError, match="non-empty"):
+        weights.register_model("", DnCNN)
+    with pytest.raises(TypeError, match="builder"):
+        weights.register_model("x", 3)
+    with pytest.raises(TypeError, match="check"):
+        weights.register_model("x", DnCNN, check=3)
+    assert {"dncnn", "winnet"} <= set(weights.kinds())
+
+
+def test_the_package_ships_only_what_the_notebooks_load():
+    files = {p.name for p in weights.WEIGHTS_DIR.iterdir()}
+    assert files == {"manifest.json"} | {e["file"] for e in SHIPPED.values()}
+    assert not any(name.endswith(".resume.pt") for name in files)
 
 
 @pytest.mark.parametrize("name", ["dncnn", "winnet"])
 def test_shipped_weights_listed_and_intact(name):
     assert name in SHIPPED, f"{name} is not in the weights manifest"
     info = SHIPPED[name]
-    for key in ("sha256", "config", "command", "steps", "wall_seconds", "data"):
-        assert key in info
-    assert (denoisers.WEIGHTS_DIR / info["file"]).stat().st_size == info["bytes"] < 3_000_000
-    if "resume_file" in info:  # the resumable checkpoint is intact too
-        assert denoisers._sha256(denoisers.WEIGHTS_DIR / info["resume_file"]) == info["resume_sha256"]
+    for key in ("sha256", "config", "command", "steps", "wall_seconds", "data", "module",
+                "profile", "resume"):
+        assert key in info, key
+    assert info["command"].startswith(f"python -m mbdl_teach.recipes {name} ")
+    assert (weights.WEIGHTS_DIR / info["file"]).stat().st_size == info["bytes"] < 3_000_000
+    assert weights.sha256(weights.WEIGHTS_DIR / info["file"]) == info["sha256"]
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_weights_denoise_a_training_image(name):
-    den = denoisers.load(name)
-    assert den.num_parameters() == SHIPPED[name]["parameters"]
-    sigma = SHIPPED[name]["data"]["sigma_range_255"][1] / 255
-    x = data.load_image("aero", 64)[None]
-    y = data.add_gaussian_noise(x, sigma, generator=torch.Generator().manual_seed(0))
-    gain = float(metrics.psnr(den(y, sigma).clamp(0, 1), x) - metrics.psnr(y, x))
-    assert gain > 4.0, (name, gain)
+def test_every_shipped_model_passes_the_check_its_kind_declares(name):
+    weights.check(name)  # a denoiser: gains > 4 dB on a training crop
+
+
+def test_shipped_denoisers_count_their_parameters():
+    for name, info in SHIPPED.items():
+        assert denoisers.load(name).num_parameters() == info["parameters"]
 
 
 def test_shipped_dncnn_rejects_colour():
-    if "dncnn" not in SHIPPED:
-        pytest.skip("dncnn not shipped")
     with pytest.raises(ValueError, match="1 channel"):
         denoisers.load("dncnn")(torch.rand(1, 3, 16, 16), 0.1)

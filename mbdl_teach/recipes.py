@@ -1,0 +1,313 @@
+"""How each shipped model of the course is trained, and the command line that runs it.
+
+A recipe is ``fn(profile, out=None, n_steps=None, progress=True, milestones=None,
+checkpoint=None) -> dict``: it builds the model, trains it with
+:func:`mbdl_teach.training.fit` (resumable: running the same command again continues from
+the checkpoint, and a larger ``--steps`` trains further), prints a summary and saves the
+weights to ``out``. With ``--export`` the result goes into the package's weights and
+manifest (:func:`mbdl_teach.weights.export`), recording the config, profile, schedule and
+data that were actually trained::
+
+    python -m mbdl_teach.recipes dncnn --profile quick --out runs/dncnn.pt
+    python -m mbdl_teach.recipes dncnn --profile quick --steps 9000 --export
+    torchrun --nproc-per-node 4 -m mbdl_teach.recipes winnet --profile full   # several GPUs
+
+This module sits above the models (it imports them; none of them imports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import data, inn, sparse, weights
+from .denoisers import DnCNN, denoising_loss
+from .training import fit, init_distributed
+from .unfolding import nmse_per_layer, train_unfolded
+
+__all__ = ["RECIPES", "DENOISER_SIZES", "LISTA_SIZES", "register_recipe", "get_recipe",
+           "train_denoiser", "validation_psnr", "export_denoiser", "train_lista", "main"]
+
+#: Sizes of the denoiser recipes (patches of ``data.TRAIN_IMAGES``, 8 flips/rotations).
+DENOISER_SIZES: dict[str, dict[str, dict]] = {
+    "dncnn": dict(
+        quick=dict(model="dncnn", config=dict(channels=1, depth=15, features=32), patch=40,
+                   batch=32, n_steps=7000, lr=1e-3, sigma=(0.0, 25.0)),
+        full=dict(model="dncnn", config=dict(channels=1, depth=17, features=64), patch=40,
+                  batch=64, n_steps=100000, lr=1e-3, sigma=(0.0, 25.0)),
+    ),
+    "winnet": dict(
+        quick=dict(model="winnet",
+                   config=dict(in_channels=1, levels=1, steps=2, hidden=16, blocks=1,
+                               lista_iters=4, lista_channels=32, sigma_train_max=25 / 255),
+                   patch=32, batch=16, n_steps=4000, lr=1e-3, sigma=(0.0, 25.0)),
+        full=dict(model="winnet",
+                  config=dict(in_channels=1, levels=1, steps=4, hidden=32, blocks=4,
+                              lista_iters=4, lista_channels=64, sigma_train_max=25 / 255),
+                  patch=40, batch=32, n_steps=100000, lr=1e-3, sigma=(0.0, 25.0)),
+    ),
+}
+# The sigma-50 models (the non-blind optimum at 50, for the generalisation gap of chapter
+# 04) start from the shipped sigma-[0, 25] weights ("init") and are fine-tuned at 50 only:
+# on this CPU there is no time to train them from scratch.
+_FINETUNE_STEPS = {"dncnn": dict(quick=500, full=20000), "winnet": dict(quick=1000, full=20000)}
+for _base in ("dncnn", "winnet"):
+    DENOISER_SIZES[_base + "50"] = {
+        p: dict(s, sigma=(50.0, 50.0), init=_base, n_steps=_FINETUNE_STEPS[_base][p], lr=5e-4,
+                config=dict(s["config"], **({"sigma_train_max": 50 / 255}
+                                            if _base == "winnet" else {})))
+        for p, s in DENOISER_SIZES[_base].items()
+    }
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {"dncnn": DnCNN, "winnet": inn.WINNet}
+DATA_DESCRIPTION = ("patches of data.TRAIN_IMAGES (gray, native size), random 90-degree "
+                    "rotations and flips, noise sigma uniform in [lo, hi]/255 drawn per patch")
+
+
+def _checkpoint_path(name: str, checkpoint: str | Path | None) -> Path:
+    return Path(checkpoint) if checkpoint is not None else weights.RESUME_DIR / f"{name}.resume.pt"
+
+
+def _machine() -> str:
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return (f"{cuda or platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch thread(s)")
+
+
+def validation_psnr(model: nn.Module, sigma: float = 25.0) -> float:
+    """Mean PSNR (dB) of ``model`` on two fixed training crops at ``sigma`` (/255).
+
+    The crops come from ``aero`` and ``clock`` (training images: tuning never sees the
+    held-out ones), with fixed noise.
+    """
+    from .metrics import psnr
+
+    p = next(model.parameters())
+    x = torch.stack([data.load_image(n)[:, 64:192, 64:192] for n in ("aero", "clock")])
+    y = data.add_gaussian_noise(x, sigma / 255, generator=torch.Generator().manual_seed(7))
+    x, y = x.to(p.device), y.to(p.device)
+    s = torch.full((x.shape[0],), sigma / 255, device=p.device)
+    out = model(y) if isinstance(model, DnCNN) else model(y, s)
+    return float(psnr(out.clamp(0, 1), x).mean())
+
+
+def _check_milestones(milestones, n_steps: int) -> list[int]:
+    """The learning-rate decay steps: the default 80% of ``n_steps``, or checked integers."""
+    if milestones is None:
+        return [int(0.8 * n_steps)]
+    out = [int(m) for m in milestones]
+    if not out or any(m != v for m, v in zip(out, milestones)) or any(not 0 < m <= n_steps for m in out):
+        raise ValueError(f"milestones must be steps in 1..{n_steps}, got {list(milestones)!r}")
+    return sorted(out)
+
+
+def _sizes(name: str, profile: str, n_steps: int | None) -> dict:
+    if name not in DENOISER_SIZES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(DENOISER_SIZES))}")
+    if profile not in DENOISER_SIZES[name]:
+        raise ValueError(f"profile must be one of {sorted(DENOISER_SIZES[name])}, got {profile!r}")
+    s = dict(DENOISER_SIZES[name][profile])
+    if n_steps is not None:
+        s["n_steps"] = int(n_steps)
+    return s
+
+
+def train_denoiser(name: str, profile: str = "quick", out: str | Path | None = None,
+                   n_steps: int | None = None, progress: bool = True,
+                   milestones: Sequence[int] | None = None,
+                   checkpoint: str | Path | None = None) -> dict:
+    """Train one of :data:`DENOISER_SIZES` with :func:`mbdl_teach.training.fit`.
+
+    The resumable checkpoint is ``checkpoint`` (default ``checkpoints/<name>.resume.pt``):
+    running the same command again continues from it, and a larger ``n_steps`` trains
+    further (a pending learning-rate decay moves with it). The weights
+    ``{"state_dict", "config", "model"}`` go to ``out`` (default ``runs/<name>.pt``).
+    ``milestones`` (steps at which the learning rate is multiplied by 0.3) replaces the
+    default, 80% of ``n_steps``. The model is built on the GPU when there is one.
+    """
+    s = _sizes(name, profile, n_steps)
+    milestones = _check_milestones(milestones, s["n_steps"])
+    out = Path(out) if out is not None else Path("runs") / f"{name}.pt"
+    ckpt = _checkpoint_path(name, checkpoint)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with torch.random.fork_rng(devices=[]):  # the same initial weights, no global seed set
+        torch.manual_seed(0)
+        model = _BUILDERS[s["model"]](**s["config"])
+    if s.get("init") and not ckpt.is_file():  # fine-tuning starts from shipped weights
+        model.load_state_dict(weights.load(s["init"])[0].state_dict())
+        print(f"{name}: starting from the shipped {s['init']!r} weights")
+    batches = data.denoising_batches([data.load_image(n) for n in data.TRAIN_IMAGES],
+                                     s["patch"], s["batch"], s["sigma"])
+    if s["model"] == "winnet" and device.type == "cpu":
+        # depthwise convolutions run ~1.7x faster channels-last on the CPU
+        model = model.to(memory_format=torch.channels_last)
+        plain = batches
+        batches = lambda step, g: tuple(  # noqa: E731
+            t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+            for t in plain(step, g))
+    val_sigma = 25.0 if s["sigma"][1] <= 25 else s["sigma"][1]
+    t0 = time.perf_counter()
+    hist = fit(model.to(device), denoising_loss, batches, s["n_steps"], lr=s["lr"],
+               milestones=milestones, gamma=0.3,
+               val_fn=lambda m: validation_psnr(m, val_sigma), val_every=250,
+               checkpoint=ckpt, checkpoint_every=100, log_every=100, progress=progress,
+               seed=0, grad_clip=1.0, desc=name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "config": s["config"], "model": s["model"]}, out)
+    val = hist.val_values[-1] if hist.val_values else float("nan")
+    print(f"{name}: {hist.steps} steps, {hist.seconds:.0f} s, validation PSNR {val:.2f} dB "
+          f"at sigma {val_sigma:g}")
+    return {"history": hist, "sizes": s, "milestones": milestones, "checkpoint": ckpt,
+            "seconds": time.perf_counter() - t0}
+
+
+def export_denoiser(name: str, profile: str, checkpoint: str | Path | None = None,
+                    milestones: Sequence[int] | None = None, note: str | None = None,
+                    directory: str | Path | None = None) -> dict:
+    """Ship a trained denoiser: weights and manifest entry, from its checkpoint.
+
+    Records the config, profile, schedule and data of ``profile`` (the one trained) and
+    the command that rebuilds it.
+    """
+    from .training import load_checkpoint
+
+    ckpt = _checkpoint_path(name, checkpoint)
+    steps = int(load_checkpoint(ckpt)["step"])
+    s = _sizes(name, profile, steps)
+    milestones = _check_milestones(milestones, steps)
+    decay = "" if milestones == [int(0.8 * steps)] else " --decay-at " + " ".join(map(str, milestones))
+    command = f"python -m mbdl_teach.recipes {name} --profile {profile} --steps {steps}{decay}"
+    init = None
+    if s.get("init"):
+        init = {"from": s["init"], "sha256": weights.read_manifest(directory).get(s["init"], {}).get("sha256")}
+    return weights.export(
+        name, ckpt, kind=s["model"], config=s["config"], command=command, profile=profile,
+        schedule=(f"Adam lr {s['lr']:g}, x0.3 at steps {milestones} of {steps}, "
+                  "grad-norm clip 1"),
+        data={"images": list(data.TRAIN_IMAGES), "patch": s["patch"], "batch": s["batch"],
+              "patches_seen": steps * s["batch"], "sigma_range_255": list(s["sigma"]),
+              "description": DATA_DESCRIPTION},
+        directory=directory, note=note, init=init, extra={"machine": _machine()})
+
+
+#: Sizes of the LISTA recipe (the synthetic problem of chapter 06).
+LISTA_SIZES = {
+    "quick": dict(m=50, n=100, p=0.1, layers=16, batch=64, n_steps=2000, lr=3e-3, lam=0.2),
+    "full": dict(m=250, n=500, p=0.1, layers=16, batch=64, n_steps=20000, lr=5e-4, lam=0.4),
+}
+
+
+def train_lista(profile: str = "quick", out: str | Path | None = None,
+                n_steps: int | None = None, progress: bool = True,
+                milestones: Sequence[int] | None = None,
+                checkpoint: str | Path | None = None) -> dict:
+    """Recipe ``lista``: a 16-layer LISTA on the synthetic sparse-coding problem.
+
+    Prints NMSE (dB) per layer of ISTA and LISTA on 1000 test codes; saves the weights
+    (and the sizes) to ``out`` when given. ``milestones``: learning-rate decay steps (x0.3;
+    default 60% and 85% of ``n_steps``).
+    """
+    if profile not in LISTA_SIZES:
+        raise ValueError(f"profile must be one of {sorted(LISTA_SIZES)}, got {profile!r}")
+    s = dict(LISTA_SIZES[profile])
+    if n_steps is not None:
+        s["n_steps"] = int(n_steps)
+    prob = sparse.SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
+    y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
+    model = sparse.LISTA(prob.D, s["layers"], lam=s["lam"])
+    n = s["n_steps"]
+    hist = train_unfolded(model, prob.batches(s["batch"]), n, lr=s["lr"], progress=progress,
+                          milestones=milestones or [max(1, int(0.6 * n)), max(1, int(0.85 * n))],
+                          gamma=0.3, checkpoint=checkpoint)
+    ours = nmse_per_layer(model, y_te, x_te)
+    base = sparse.ista(y_te, prob.D, s["lam"], s["layers"], ref=x_te).nmse
+    for k in range(1, s["layers"] + 1):
+        print(f"layer {k:2d}  ISTA {base[k]:7.2f} dB  LISTA {ours[k]:7.2f} dB")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "sizes": s, "profile": profile}, out)
+    return {"nmse_lista": ours, "nmse_ista": base, "history": hist, "sizes": s}
+
+
+def _denoiser_recipe(name: str) -> Callable:
+    def recipe(profile="quick", out=None, n_steps=None, progress=True, milestones=None,
+               checkpoint=None):
+        return train_denoiser(name, profile, out, n_steps, progress, milestones, checkpoint)
+
+    recipe.__name__ = f"train_{name}"
+    recipe.__doc__ = f"Recipe ``{name}``: see :data:`DENOISER_SIZES` and :func:`train_denoiser`."
+    return recipe
+
+
+#: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
+RECIPES: dict[str, Callable] = {"lista": train_lista}
+RECIPES.update({name: _denoiser_recipe(name) for name in DENOISER_SIZES})
+
+
+def register_recipe(name: str, fn: Callable) -> None:
+    """Register a training recipe under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a recipe name must be a non-empty string, got {name!r}")
+    if not callable(fn):
+        raise TypeError(f"a recipe must be callable, got {fn!r}")
+    RECIPES[name] = fn
+
+
+def get_recipe(name: str) -> Callable:
+    """The recipe registered under ``name``; an unknown name lists the known ones."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Command line: ``python -m mbdl_teach.recipes NAME --profile quick|full ...``."""
+    parser = argparse.ArgumentParser(prog="python -m mbdl_teach.recipes",
+                                     description="Train one of the course's models.")
+    parser.add_argument("model", help=f"recipe name, one of: {', '.join(sorted(RECIPES))}")
+    parser.add_argument("--profile", choices=("quick", "full"), default="quick")
+    parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="total number of training steps (default: the recipe's)")
+    parser.add_argument("--decay-at", type=int, nargs="+", default=None, metavar="STEP",
+                        help="steps at which the learning rate is multiplied by 0.3 "
+                             "(default: the recipe's)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="resumable checkpoint (default: checkpoints/NAME.resume.pt)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: a shared CPU trains best on one)")
+    parser.add_argument("--export", action="store_true",
+                        help="ship the result: weights file and manifest entry in the package")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        recipe = get_recipe(args.model)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.export and args.model not in DENOISER_SIZES:
+        parser.error(f"--export ships the denoisers ({', '.join(sorted(DENOISER_SIZES))}), "
+                     f"not {args.model!r}")
+    torch.set_num_threads(args.threads)  # a program, not a library call: it may set this
+    init_distributed()
+    extra = {} if args.decay_at is None else {"milestones": args.decay_at}
+    result = recipe(args.profile, out=args.out, n_steps=args.steps,
+                    progress=not args.no_progress, checkpoint=args.checkpoint, **extra)
+    if args.export:
+        entry = export_denoiser(args.model, args.profile, args.checkpoint, args.decay_at)
+        print(f"{args.model}: exported {entry['file']} ({entry['bytes']} bytes, "
+              f"sha256 {entry['sha256'][:12]}...)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
