@@ -49,3 +49,46 @@ def test_generator_is_seeded():
 def test_bad_seed_type():
     with pytest.raises(TypeError):
         config.seed_everything(1.5)
+
+
+def test_setup_sets_threads_and_the_environment_wins(monkeypatch):
+    n = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("MBDL_THREADS", raising=False)
+        config.setup(threads=1, verbose=False)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("MBDL_THREADS", "2")
+        config.setup(threads=1, verbose=False)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("MBDL_THREADS", "two")
+        with pytest.raises(ValueError, match=r"integer >= 1 \(from the \$MBDL_THREADS\)"):
+            config.setup(verbose=False)
+        monkeypatch.delenv("MBDL_THREADS")
+        with pytest.raises(ValueError, match="threads argument"):
+            config.setup(threads=0, verbose=False)
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_setup_makes_figures_legible(monkeypatch):
+    import matplotlib
+
+    monkeypatch.delenv("MBDL_THREADS", raising=False)
+    config.setup(verbose=False)
+    assert matplotlib.rcParams["figure.dpi"] >= 100 and matplotlib.rcParams["savefig.dpi"] >= 100
+    sizes = [matplotlib.rcParams[k] for k in ("font.size", "axes.titlesize", "xtick.labelsize")]
+    assert all(isinstance(s, (int, float)) and s >= 9 for s in sizes)
+
+
+def test_library_modules_set_no_global_state():
+    """Threads and seeds are config.setup's job (and the command line's), no library's."""
+    import re
+    from pathlib import Path
+
+    pkg = Path(config.__file__).parent
+    for path in pkg.rglob("*.py"):
+        if path.name in ("config.py", "recipes.py"):
+            continue
+        src = path.read_text()
+        for pattern in (r"torch\.set_num_threads\(", r"torch\.manual_seed\(", r"np\.random\.seed\("):
+            assert not re.search(pattern, src), f"{path.name} calls {pattern}"

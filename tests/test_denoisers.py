@@ -144,3 +144,66 @@ def test_winnet_too_small_image_is_a_clear_error():
     den = _tiny_winnet()
     with pytest.raises(ValueError, match="height and width"):
         den(torch.rand(1, 1, 1, 5), 0.1)
+
+
+# ------------------------------------------------------------------ gradients and devices
+@pytest.mark.parametrize("which", ["dncnn", "winnet"])
+def test_gradients_flow_through_network_denoisers_float64(which):
+    """torch.autograd.gradcheck through the Denoiser interface (finite differences)."""
+    torch.manual_seed(0)
+    if which == "dncnn":
+        den = NetworkDenoiser(DnCNN(depth=3, features=3), "dncnn", 1, False)
+        for m in den.model.body:  # the last layer starts at zero: make the net non-trivial
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.normal_(m.weight, std=0.3)
+        size = 6
+    else:
+        den = _tiny_winnet()
+        size = 12
+    den = den.double()
+    x = torch.rand(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    assert den.differentiable
+    assert torch.autograd.gradcheck(lambda v: den(v, 0.1), (x,), eps=1e-6, atol=1e-5)
+
+
+def test_classical_denoisers_say_they_are_not_differentiable():
+    assert not WaveletDenoiser().differentiable
+    if denoisers.bm3d_available()[0]:
+        assert not denoisers.BM3DDenoiser().differentiable
+
+
+def test_a_denoiser_is_a_module_that_moves_and_keeps_the_input_device():
+    den = _tiny_winnet()
+    assert isinstance(den, torch.nn.Module)
+    assert sum(1 for _ in den.parameters()) > 0
+    moved = den.to("meta")  # no GPU here: the meta device shows what .to() moves
+    assert all(p.device.type == "meta" for p in moved.parameters())
+
+
+def test_no_grad_is_the_callers_choice():
+    den = NetworkDenoiser(DnCNN(depth=3, features=4), "dncnn", 1, False)
+    x = torch.rand(1, 1, 8, 8, requires_grad=True)
+    assert den(x, None).requires_grad
+    with torch.no_grad():
+        assert not den(x, None).requires_grad
+
+
+def test_one_sigma_check_everywhere():
+    from mbdl_teach.checks import check_sigma
+
+    assert check_sigma(0.1, 3).tolist() == [0.1] * 3
+    assert check_sigma(torch.tensor([0.1, 0.2]), 2).dtype == torch.float64
+    assert check_sigma(None, 2, allow_none=True) is None
+    like = torch.zeros(1, dtype=torch.float32)
+    assert check_sigma(0.5, 2, like=like).dtype == torch.float32
+    for bad, err, msg in ((None, ValueError, "needs the noise level"), ("a", TypeError, "float, a"),
+                          (True, TypeError, "float, a"), (-0.1, ValueError, ">= 0"),
+                          (float("nan"), ValueError, "finite"),
+                          (torch.ones(3), ValueError, r"shape \(2,\)")):
+        with pytest.raises(err, match=msg):
+            check_sigma(bad, 2)
+    # the same message from a denoiser and from WINNet itself
+    with pytest.raises(ValueError, match=">= 0"):
+        WaveletDenoiser()(torch.rand(1, 1, 16, 16), -1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        _tiny_winnet().model(torch.rand(1, 1, 16, 16), -1.0)

@@ -133,3 +133,29 @@ def test_log_every_prints(capsys):
     fit(_model(), loss_fn, batches, 6, log_every=3, progress=False)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[1].startswith("step      6  loss")
+
+
+def test_ema_is_the_average_of_the_trajectory_and_is_checkpointed(tmp_path):
+    batches, loss_fn, _ = _problem()
+    model = _model()
+    decay = 0.9
+    avg = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def track(step, m, hist):
+        for k, v in m.state_dict().items():
+            avg[k] = decay * avg[k] + (1 - decay) * v
+
+    hist = fit(model, loss_fn, batches, 20, lr=1e-2, progress=False, ema=decay, callbacks=[track],
+               checkpoint=tmp_path / "c.pt")
+    for k, v in avg.items():
+        torch.testing.assert_close(hist.ema[k], v)
+    assert load_checkpoint(tmp_path / "c.pt")["ema"].keys() == avg.keys()
+    with pytest.raises(ValueError, match="ema must be a decay"):
+        fit(_model(), loss_fn, batches, 2, ema=1.5, progress=False)
+
+
+def test_a_callback_can_stop_training_early(tmp_path):
+    batches, loss_fn, _ = _problem()
+    hist = fit(_model(), loss_fn, batches, 50, progress=False, checkpoint=tmp_path / "c.pt",
+               callbacks=[lambda step, m, h: step == 7])
+    assert hist.steps == 7 and load_checkpoint(tmp_path / "c.pt")["step"] == 7
