@@ -593,8 +593,6 @@ def plot_unrolled_graph(n_layers: int = 3, ax=None):
     ax.text(0.2, 2.0, "$y$", fontsize=13, ha="center", va="center")
     ax.annotate("", (0.2, 0.55), (0.2, 1.8), arrowprops=arrow)
     ax.plot([0.2, 2.4 * n_layers - 0.8], [0.5, 0.5], color="0.6", lw=1)
-    prev = "$x_0=0$"
-    ax.text(0.2, 1.2, "", fontsize=11)
     for k in range(n_layers):
         x0 = 1.0 + 2.4 * k
         ax.text(x0, 0.5, "$W_e^{%d}$" % (k + 1), ha="center", va="center", bbox=box, fontsize=10)

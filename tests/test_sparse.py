@@ -48,7 +48,8 @@ def test_ista_decreases_the_objective_monotonically(m, n, lam, seed):
     obj = sp.ista(y, D, lam, 60).objective
     assert len(obj) == 61
     assert all(b <= a + 1e-10 * max(1.0, abs(a)) for a, b in zip(obj, obj[1:]))
-    assert obj[-1] < obj[0]
+    if lam < float((y @ D).abs().max()):  # else x = 0 is already optimal: nothing to decrease
+        assert obj[-1] < obj[0]
 
 
 @pytest.mark.parametrize("solver", [sp.ista, sp.fista])
