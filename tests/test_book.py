@@ -1,12 +1,13 @@
-"""The book builds with warnings as errors and every chapter page has its figures and a
-Colab launch link; a real browser (headless Chromium) opens every page."""
-import functools
-import http.server
+"""The book builds with warnings as errors; every chapter page has its figures and a Colab
+launch link; the references page says where each entry is cited; nothing on any page comes
+from another host, and a real browser (headless Chromium) with no network reachable opens
+every page and finds its maths typeset by MathJax and its images, the Colab badge
+included, loaded."""
+import html as htmllib
 import json
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CODE_WIDTH = 88  # characters of a code line that fit the page without scrolling
+CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 
 
 def _toc_files():
@@ -22,6 +25,15 @@ def _toc_files():
     for part in toc.get("parts", []):
         files += [c["file"] for c in part.get("chapters", [])]
     return files
+
+
+def _source_text(docname):
+    """The prose of a page: a Markdown file, or a notebook's Markdown cells."""
+    md, nb = ROOT / f"{docname}.md", ROOT / f"{docname}.ipynb"
+    if md.exists():
+        return md.read_text()
+    cells = json.loads(nb.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
 def _png_count(nb_path):
@@ -46,6 +58,11 @@ def test_chapter_page_has_figures_and_colab_link(built_book, nb):
     colab = f"colab.research.google.com/github/mbdl-course/mbdl-teach/blob/main/notebooks/{nb.name}"
     assert colab in html, "no Colab launch link"
     assert "NBVAL" not in re.sub(r"<pre.*?</pre>", "", html, flags=re.S)  # markers only in code
+    # the notebook's badge points at colab.research.google.com; the book shows a local copy
+    badge = re.search(r'<img alt="Open In Colab" src="([^"]+)"', html)
+    assert badge, "no Colab badge on the page"
+    assert badge.group(1) == "../_static/colab-badge.svg", badge.group(1)
+    assert (page.parent / badge.group(1)).resolve().is_file()
 
 
 def test_references_page_lists_the_bibliography(built_book):
@@ -54,12 +71,112 @@ def test_references_page_lists_the_bibliography(built_book):
         assert title in html
 
 
-# ------------------------------------------------------------------ real browser
+def test_references_page_says_which_pages_cite_each_entry(built_book):
+    """Each entry lists exactly the pages whose {cite} roles name it, linked; an entry that
+    no page cites is under "Further reading" with no such list."""
+    citing = {}
+    for doc in _toc_files():
+        for keys in CITE.findall(_source_text(doc)):
+            for key in keys.split(","):
+                citing.setdefault(key.strip(), set()).add(doc)
+    bib_keys = re.findall(r"^@\w+\{([^,\s]+),", (ROOT / "book" / "references.bib").read_text(), re.M)
+    html = (built_book / "book" / "references.html").read_text()
+    further = html.index('id="further-reading"')
+    entries = {m.group(1): (m.start(), m.group(2)) for m in re.finditer(
+        r'<div class="citation[^"]*\bcite-key-([\w-]+)[^"]*"[^>]*>(.*?)</div>', html, re.S)}
+    assert set(entries) == set(bib_keys), "entries on the page differ from references.bib"
+    for key in bib_keys:
+        where, body = entries[key]
+        links = re.findall(r'class="cited-in">(.*?)</p>', body, re.S)
+        if key not in citing:
+            assert where > further and not links, f"{key}: cited nowhere, not in Further reading"
+            continue
+        assert where < further, f"{key} is cited in {sorted(citing[key])} but under Further reading"
+        assert len(links) == 1, f"{key}: no 'Cited in' list"
+        hrefs = re.findall(r'href="([^"#]+)', links[0])
+        shown = {str((built_book / "book" / h).resolve().relative_to(built_book))[:-len(".html")]
+                 for h in hrefs}
+        assert shown == citing[key], f"{key}: page {sorted(shown)}, sources {sorted(citing[key])}"
+    assert "Cited in:" in html
+
+
+def test_intro_links_only_to_chapters_that_exist(built_book):
+    """The chapter table links every chapter in the table of contents and says "in
+    preparation" for the others (no dead links)."""
+    toc = set(_toc_files())
+    rows = re.findall(r"^\| *(\[?(\d\d)\]?[^|]*)\|", (ROOT / "book" / "intro.md").read_text(), re.M)
+    assert len(rows) >= 7
+    for cell, number in rows:
+        chapter = [d for d in toc if re.fullmatch(rf"notebooks/{number}_\w+", d)]
+        if chapter:
+            assert f"(../{chapter[0]}.ipynb)" in cell, f"chapter {number} is not linked: {cell}"
+        else:
+            assert "in preparation" in cell and "](" not in cell, f"chapter {number}: {cell}"
+    page = built_book / "book" / "intro.html"
+    for href in re.findall(r'<a class="reference internal" href="([^"#]+)', page.read_text()):
+        assert (page.parent / href).resolve().is_file(), f"dead link {href} on the intro page"
+
+
+# ------------------------------------------------------------------ nothing from the network
+_REMOTE_IN_HTML = re.compile(
+    r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\bsrc=[\"']((?:https?:)?//[^\"']+)"
+    r"|<link\b(?=[^>]*\brel=[\"'](?:stylesheet|preload|modulepreload|icon|shortcut icon)[\"'])"
+    r"[^>]*\bhref=[\"']((?:https?:)?//[^\"']+)",
+    re.I,
+)
+_REMOTE_IN_CSS = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')]+)", re.I)
+
+
+def test_no_page_loads_anything_from_another_host(built_book):
+    """Scripts, styles, fonts, images: all from the build (ordinary hyperlinks are fine)."""
+    remote = []
+    for page in built_book.rglob("*.html"):
+        html = page.read_text(errors="replace")
+        remote += [f"{page.relative_to(built_book)}: {a or b}"
+                   for a, b in _REMOTE_IN_HTML.findall(html)]
+    for css in built_book.rglob("*.css"):
+        remote += [f"{css.relative_to(built_book)}: {url}"
+                   for url in _REMOTE_IN_CSS.findall(css.read_text(errors="replace"))]
+    assert not remote, "loaded from another host:\n" + "\n".join(remote)
+
+
+def test_mathjax_and_its_fonts_are_in_the_build(built_book):
+    mathjax = built_book / "_static" / "mathjax"
+    fonts = list((mathjax / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert len(fonts) > 10, "MathJax's CHTML fonts are missing from _static/mathjax"
+    for f in _toc_files():
+        page = built_book / f"{f}.html"
+        html = page.read_text()
+        if 'class="math' not in html:
+            continue
+        src = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', html)
+        assert src == ["../_static/mathjax/tex-chtml.js"], (f, src)
+        assert (page.parent / src[0]).resolve().is_file()
+
+
+BOOK_PAGES = [f for f in _toc_files() if f.startswith("book/")]
+
+
+@pytest.mark.parametrize("page", BOOK_PAGES)
+def test_code_blocks_in_book_pages_fit_the_page(built_book, page):
+    html = (built_book / f"{page}.html").read_text()
+    for pre in re.findall(r"<pre[^>]*>(.*?)</pre>", html, re.S):
+        for line in htmllib.unescape(re.sub(r"<[^>]+>", "", pre)).splitlines():
+            assert len(line) <= CODE_WIDTH, f"{len(line)} characters: {line}"
+
+
+# ------------------------------------------------------------------ real browser, offline
 def _browser():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return shutil.which(name)
     return None
+
+
+# Every host name resolves to nothing and every connection goes to a closed local port:
+# no fetch from another host can succeed, whatever network the test machine has.
+NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+              "--proxy-bypass-list=<-loopback>")
 
 
 @pytest.fixture(scope="module")
@@ -75,47 +192,81 @@ def driver():
     opts.binary_location = browser
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--disable-quic"):
+                 "--disable-sync", "--disable-quic", *NO_NETWORK):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=chromedriver))
     drv.set_page_load_timeout(60)
+    drv.set_script_timeout(60)
     yield drv
     drv.quit()
 
 
-@pytest.fixture(scope="module")
-def server(built_book):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(built_book))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-def _is_offline_fetch(message, base):
-    """A failed load of a resource from outside this machine (CDN fonts, MathJax, badges).
-
-    The test machine has no internet; such failures are not JavaScript errors."""
-    urls = re.findall(r"https?://[^\s\"']+", message)
-    return bool(urls) and all(not u.startswith(base) for u in urls) and (
-        "net::ERR_" in message or "Failed to load resource" in message
-    )
+@pytest.mark.browser
+def test_the_browser_has_no_network(driver, built_book):
+    """The premise of the tests below: nothing outside the build can be fetched."""
+    driver.get((built_book / "book" / "intro.html").as_uri())
+    for url in ("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js",
+                "https://colab.research.google.com/assets/colab-badge.svg", "http://example.com/"):
+        result = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[0], {mode: 'no-cors', cache: 'no-store'})"
+            ".then(() => done('fetched'), e => done('failed: ' + e));", url)
+        assert result.startswith("failed"), f"{url} could be fetched: the test is not offline"
 
 
-PAGES = ["index", "book/intro", "book/setup", "book/references"] + [f"notebooks/{nb.stem}" for nb in NOTEBOOKS]
+# Waits for MathJax's first typesetting and the fonts, then reports what a reader sees.
+_INSPECT = """
+const done = arguments[arguments.length - 1], t0 = Date.now();
+function report(mathjax) {
+  const maths = [...document.querySelectorAll('.math')];
+  const raw = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const skip = 'pre, code, script, style, textarea, mjx-container';
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const m = n.textContent.match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$|\\\\begin\\{/);
+    if (m && !n.parentElement.closest(skip)) raw.push(n.textContent.trim().slice(0, 80));
+  }
+  done({
+    mathjax: mathjax,
+    maths: maths.length,
+    untypeset: maths.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
+    containers: document.querySelectorAll('mjx-container').length,
+    errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+    raw: raw,
+    fonts: [...document.fonts].filter(f => f.family.startsWith('MJX')).map(f => [f.family, f.status]),
+    images: [...document.images].map(i => [i.getAttribute('src'), i.src, i.complete, i.naturalWidth]),
+  });
+}
+(function wait() {
+  if (!document.querySelector('script[src*="mathjax"]')) {
+    report('not on this page');  // Sphinx adds MathJax only to pages with maths
+  } else if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => document.fonts.ready)
+      .then(() => report('typeset'), e => report('failed: ' + e));
+  } else if (Date.now() - t0 > 20000) {
+    report('not loaded');
+  } else {
+    setTimeout(wait, 50);
+  }
+})();
+"""
+
+PAGES = ["index", "book/intro", "book/setup", "book/notation", "book/references"] + [
+    f"notebooks/{nb.stem}" for nb in NOTEBOOKS]
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES)
-def test_page_in_a_real_browser(driver, server, page):
+def test_page_offline_in_a_real_browser(driver, built_book, page):
+    """Opened from the files (a downloaded copy of the book) with no network: every formula
+    typeset by MathJax, its fonts loaded, no raw TeX left in the text, every image loaded
+    (the Colab badge included), no error in the console."""
     driver.get_log("browser")  # drop anything left from the previous page
-    driver.get(f"{server}/{page}.html")
+    driver.get((built_book / f"{page}.html").as_uri())
+    if page == "index":  # a redirect to the introduction: wait until it has been followed
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/book/intro.html")
+                                        and d.execute_script("return document.readyState") == "complete")
     title = driver.title
     assert "Model-Based Deep Learning" in title, title
     if page.startswith("notebooks/"):
@@ -123,16 +274,29 @@ def test_page_in_a_real_browser(driver, server, page):
         heading = json.loads((ROOT / "notebooks" / f"{nb}.ipynb").read_text())["cells"][0]["source"]
         chapter = "".join(heading).splitlines()[0].lstrip("# ").split("·")[-1].strip()
         assert chapter.split()[0] in title, (chapter, title)
-    images = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth]);"
-    )
-    local = [im for im in images if im[0].startswith(server)]
-    broken = [im[0] for im in local if not (im[1] and im[2] > 0)]
+    seen = driver.execute_async_script(_INSPECT)
+
+    shown = "book/intro" if page == "index" else page
+    has_maths = 'class="math' in (built_book / f"{shown}.html").read_text()
+    if has_maths or shown in ("book/intro", "book/notation") or page.startswith("notebooks/"):
+        assert seen["mathjax"] == "typeset", f"MathJax {seen['mathjax']}"
+        assert seen["maths"] > 0 and seen["containers"] >= seen["maths"], seen
+        assert not seen["untypeset"], f"formulas MathJax did not typeset: {seen['untypeset']}"
+        assert not seen["errors"], f"TeX errors: {seen['errors']}"
+        status = dict(seen["fonts"])
+        assert "loaded" in status.values(), f"no MathJax font loaded: {seen['fonts']}"
+        assert "error" not in status.values(), f"MathJax fonts that failed: {seen['fonts']}"
+    if page == "book/notation":
+        assert seen["maths"] >= 20, seen["maths"]
+    assert not seen["raw"], f"raw TeX in the text: {seen['raw']}"
+
+    broken = [src for src, url, complete, width in seen["images"] if not (complete and width > 0)]
     assert not broken, f"images that did not load: {broken}"
+    assert all(url.startswith("file://") for _, url, _, _ in seen["images"])
     if page.startswith("notebooks/"):
-        assert len(local) >= 1
-    errors = [
-        e["message"] for e in driver.get_log("browser")
-        if e["level"] == "SEVERE" and not _is_offline_fetch(e["message"], server)
-    ]
-    assert not errors, f"JavaScript console errors: {errors}"
+        badges = [im for im in seen["images"] if im[0].endswith("colab-badge.svg")]
+        assert len(badges) == 1 and badges[0][3] > 0, f"Colab badge: {badges}"
+        assert len(seen["images"]) >= 2
+
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"console errors (a failed fetch included): {errors}"

@@ -34,9 +34,12 @@ class CitedIn(SphinxPostTransform):
             for i, doc in enumerate(docs):
                 if i:
                     para += nodes.Text("; ")
-                xref = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/" + doc,
-                                             refexplicit=True, refdoc=entry.get("docname", self.env.docname))
-                title = "Introduction" if doc == self.config.root_doc else self.env.titles[doc].astext()
+                xref = addnodes.pending_xref(
+                    "", refdomain="std", reftype="doc", reftarget="/" + doc, refexplicit=True,
+                    refdoc=entry.get("docname", self.env.docname))
+                title = self.env.titles[doc].astext()
+                if doc == self.config.root_doc:
+                    title = "Introduction"  # its title is the book's
                 xref += nodes.inline(text=title)
                 para += xref
             entry += para
