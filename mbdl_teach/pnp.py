@@ -26,7 +26,8 @@ import torch
 
 from .operators import LinearOperator
 
-Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
+#: Any callable ``denoiser(x, sigma) -> x_hat`` (a :class:`mbdl_teach.denoisers.Denoiser` or not).
+DenoiserFn = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 def solve_normal_step(op: LinearOperator, rhs: torch.Tensor, beta: float,
@@ -183,7 +184,7 @@ def _record(history, op, x, y, x_true, sigma, beta, y_norm):
 def hqs(
     y: torch.Tensor,
     op: LinearOperator,
-    denoiser: Denoiser,
+    denoiser: DenoiserFn,
     n_iter: int,
     sigmas: Sequence[float] | None = None,
     beta: float | Sequence[float] | None = None,
@@ -255,7 +256,7 @@ def hqs(
 def admm(
     y: torch.Tensor,
     op: LinearOperator,
-    denoiser: Denoiser,
+    denoiser: DenoiserFn,
     n_iter: int,
     sigmas: Sequence[float] | None = None,
     beta: float | Sequence[float] | None = None,
