@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mbdl_teach import data, denoisers, metrics  # noqa: E402
+from mbdl_teach import data, denoisers, metrics, weights  # noqa: E402
 from mbdl_teach.plotting import format_table  # noqa: E402
 
 SIGMAS = (15, 25, 50)
@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(1)
     size = args.size or None
     names = ["wavelet"] + ([] if args.no_bm3d or not denoisers.bm3d_available()[0] else ["bm3d"])
-    names += [n for n in ("dncnn", "winnet", "dncnn50", "winnet50") if n in denoisers.read_manifest()]
+    names += [n for n in ("dncnn", "winnet", "dncnn50", "winnet50") if n in weights.read_manifest()]
     rows = []
     for name in names:
         den = denoisers.load(name)
