@@ -117,6 +117,18 @@ def test_intro_links_only_to_chapters_that_exist(built_book):
         assert (page.parent / href).resolve().is_file(), f"dead link {href} on the intro page"
 
 
+def test_notation_page_agrees_with_chapter_06():
+    """The Notation page says a sparse code is alpha in the maths, chapter 06 included (its
+    code calls the code x, as mbdl_teach.sparse does): chapter 06's maths must not write
+    the code as x (y = D x)."""
+    notation = (ROOT / "book" / "notation.md").read_text()
+    assert r"x \approx D\alpha" in notation and "chapter 06\nincluded" in notation
+    prose = _source_text("notebooks/06_lista")
+    maths = re.findall(r"\$\$(.+?)\$\$|\$([^$]+)\$", prose, re.S)
+    as_x = [a or b for a, b in maths if re.search(r"D\s*x(?![a-z])", a or b)]
+    assert not as_x, f"chapter 06 writes the sparse code as x in its maths: {as_x[:3]}"
+
+
 # ------------------------------------------------------------------ nothing from the network
 _REMOTE_IN_HTML = re.compile(
     r"<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\bsrc=[\"']((?:https?:)?//[^\"']+)"
