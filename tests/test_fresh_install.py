@@ -80,13 +80,13 @@ def venv(tmp_path_factory, wheel):
     _run([sys.executable, "-m", "venv", str(root)])
     py = root / "bin" / "python"
     torch_version = torch.__version__.split("+")[0]
-    _run([str(py), "-m", "pip", "install", "-q", f"torch=={torch_version}", "ipykernel"], env=_clean_env())
+    _run([str(py), "-m", "pip", "install", "-q", "--no-compile", f"torch=={torch_version}", "ipykernel"], env=_clean_env())
     TIMES["venv_torch_s"] = round(time.time() - t, 1)
     before = json.loads(_run([str(py), "-m", "pip", "list", "--format=json"], env=_clean_env()))
     before = {p["name"].lower(): p["version"] for p in before}
     assert "numpy" not in before and "mbdl-teach" not in before, "the venv is not bare"
     t = time.time()
-    out = _run([str(py), "-m", "pip", "install", str(wheel)], env=_clean_env())
+    out = _run([str(py), "-m", "pip", "install", "--no-compile", str(wheel)], env=_clean_env())
     TIMES["wheel_install_s"] = round(time.time() - t, 1)
     after = json.loads(_run([str(py), "-m", "pip", "list", "--format=json"], env=_clean_env()))
     after = {p["name"].lower(): p["version"] for p in after}

@@ -57,6 +57,8 @@ DIST = "mbdl-teach"  # the distribution name on the install line
 STUDENT_REF = "student"  # the branch that holds the student notebooks
 REVEAL_NPM = "reveal.js@4.6.1"
 MATHJAX_NPM = "mathjax@2.7.7"  # nbconvert's slides template speaks the MathJax 2 API
+REQUIRE_NPM = "requirejs@2.3.7"  # the template loads reveal.js with require.js ...
+JQUERY_NPM = "jquery@3.7.1"  # ... and sizes scrolling slides with jQuery
 
 BADGE_RE = re.compile(
     r"https://colab\.research\.google\.com/github/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+)"
@@ -474,9 +476,13 @@ def _npm_unpack(spec: str, vendor: Path) -> Path:
     return dest
 
 
-def vendor_assets(out: Path) -> tuple[str, str]:
-    """reveal.js and MathJax beside the decks; returns (reveal prefix, MathJax URL)."""
+def vendor_assets(out: Path) -> dict[str, str]:
+    """reveal.js, MathJax, require.js and jQuery beside the decks; returns their URLs."""
     vendor = ROOT / "_build" / "vendor"
+    lib = out / "lib"
+    lib.mkdir(exist_ok=True)
+    shutil.copy(_npm_unpack(REQUIRE_NPM, vendor) / "require.js", lib / "require.js")
+    shutil.copy(_npm_unpack(JQUERY_NPM, vendor) / "dist" / "jquery.min.js", lib / "jquery.min.js")
     reveal_src = _npm_unpack(REVEAL_NPM, vendor)
     mathjax_src = _npm_unpack(MATHJAX_NPM, vendor)
     reveal = out / "reveal.js"
@@ -499,25 +505,35 @@ def vendor_assets(out: Path) -> tuple[str, str]:
                   "fonts/HTML-CSS/TeX/woff", "localization/en"):
             if (mathjax_src / d).exists():
                 shutil.copytree(mathjax_src / d, mathjax / d)
-    return "reveal.js", "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+    return {"reveal_url_prefix": "reveal.js", "mathjax_url": "mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
+            "require_js_url": "lib/require.js", "jquery_url": "lib/jquery.min.js"}
 
 
-def build_deck(nb_path: Path, out: Path, reveal: str, mathjax: str) -> tuple[Path, int]:
+MERMAID = re.compile(r"<script type=\"module\">\s*import mermaid from[^<]*</script>\s*")
+
+
+def build_deck(nb_path: Path, out: Path, urls: dict[str, str]) -> tuple[Path, int]:
     from nbconvert import SlidesExporter
     from traitlets.config import Config
 
     nb = with_slides(load_nb(nb_path))
+    # stored widget state would load the widget manager from a CDN; the decks are static
+    nb["metadata"].pop("widgets", None)
+    # the badge image lives on the web: a plain link reads offline
+    first = nb["cells"][0]
+    set_source(first, re.sub(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)", r"[Open in Colab](\1)", source(first)))
     c = Config()
-    c.SlidesExporter.reveal_url_prefix = reveal
-    c.SlidesExporter.mathjax_url = mathjax
+    for key, value in urls.items():
+        setattr(c.SlidesExporter, key, value)
     c.SlidesExporter.reveal_scroll = True
-    c.SlidesExporter.reveal_theme = "simple"
+    c.SlidesExporter.reveal_theme = "white"  # its fonts ship with reveal.js (simple's come from the web)
     c.SlidesExporter.exclude_input = True  # the lecture shows figures and numbers; code is in the notebook
     c.SlidesExporter.exclude_input_prompt = True
     c.SlidesExporter.exclude_output_prompt = True
     import nbformat
 
-    body, _ = SlidesExporter(config=c).from_notebook_node(nbformat.from_dict(nb))
+    body, _ = SlidesExporter(config=c).from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
+    body = MERMAID.sub("", body)  # no diagrams in the decks: no module import from a CDN
     target = out / f"{nb_path.stem}.slides.html"
     target.write_text(body, encoding="utf-8")
     n = sum(c.get("metadata", {}).get("slideshow", {}).get("slide_type") in ("slide", "subslide") for c in nb["cells"])
@@ -534,17 +550,17 @@ def cmd_slides(args) -> int:
             path.write_text(dump_nb(with_slides(nb)), encoding="utf-8")
             print(f"{path.name}: slide metadata written by the rule")
         return 0
-    out = ROOT / "_build" / "slides"
+    out = Path(args.out).resolve() if args.out else ROOT / "_build" / "slides"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    reveal, mathjax = vendor_assets(out)
+    urls = vendor_assets(out)
     rows = []
     for path in notebooks():
         t = time.time()
-        deck, n = build_deck(path, out, reveal, mathjax)
+        deck, n = build_deck(path, out, urls)
         title = source(load_nb(path)["cells"][0]).splitlines()[0].lstrip("# ").strip()
         rows.append((deck.name, title, n))
-        print(f"{deck.relative_to(ROOT)}: {n} slides ({time.time() - t:.1f} s)")
+        print(f"{deck}: {n} slides ({time.time() - t:.1f} s)")
     items = "\n".join(f'<li><a href="{html.escape(d)}">{html.escape(t)}</a> ({n} slides)</li>' for d, t, n in rows)
     (out / "index.html").write_text(
         "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Lecture slides</title></head><body>\n"
@@ -553,7 +569,7 @@ def cmd_slides(args) -> int:
         "S for speaker notes.</p>\n"
         f"<ul>\n{items}\n</ul>\n</body></html>\n", encoding="utf-8")
     book = ROOT / "_build" / "html"
-    if (book / "index.html").exists():
+    if not args.out and (book / "index.html").exists():
         shutil.rmtree(book / "slides", ignore_errors=True)
         shutil.copytree(out, book / "slides")
         print(f"copied into {book / 'slides'} (the book's set-up page links there)")
@@ -582,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("slides", help="one reveal.js deck per chapter, readable offline")
     p.add_argument("--write-metadata", action="store_true",
                    help="write the rule's slide metadata into notebooks that have none, build nothing")
+    p.add_argument("--out", help="output folder (default: _build/slides, also copied into _build/html/slides)")
     p.set_defaults(fn=cmd_slides)
     args = ap.parse_args(argv)
     return args.fn(args)
