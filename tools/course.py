@@ -362,6 +362,8 @@ def commit_student_branch(nb_paths: list[Path], readme: Path) -> str:
         tree = git("write-tree", env=env)
     parent = subprocess.run(["git", "rev-parse", "-q", "--verify", f"refs/heads/{STUDENT_REF}"],
                             cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if parent and git("rev-parse", f"{parent}^{{tree}}") == tree:
+        return parent  # nothing changed since the last student commit
     head = git("rev-parse", "--short", "HEAD")
     msg = f"Student notebooks of mbdl-teach {package_version()} (generated from {head})"
     commit = git("commit-tree", tree, *(["-p", parent] if parent else []), "-m", msg)
