@@ -55,6 +55,7 @@ def test_chapter_00_checkers_accept_the_reference_and_reject_a_wrong_answer():
     assert not exercises.check_hqs_x_step(no_beta_v)
 
 
+@pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")  # NumPy on a tensor
 def test_chapter_01_checkers_reject_a_wrong_type_and_say_what_was_expected(capsys):
     import numpy as np
 
