@@ -128,8 +128,15 @@ return {
   mathjax_busy: !!(window.MathJax && MathJax.Hub && MathJax.Hub.queue && MathJax.Hub.queue.pending),
   maths: document.querySelectorAll('.MathJax_CHTML, .mjx-chtml, .MathJax').length,
   math_errors: document.querySelectorAll('.MathJax_Error, .mjx-merror, merror').length,
-  raw_tex: Array.from(document.querySelectorAll('.reveal .jp-MarkdownOutput, .reveal .text_cell_render'))
-             .filter(e => /\\$\\$|\\\\begin\\{/.test(e.textContent)).length,
+  raw_tex: (() => {  // TeX left as text (outside MathJax's own script elements and code)
+    const w = document.createTreeWalker(document.querySelector('.reveal .slides'), NodeFilter.SHOW_TEXT);
+    let n = 0;
+    while (w.nextNode()) {
+      const p = w.currentNode.parentElement;
+      if (p && !p.closest('script, style, pre, code') && /\$\$|\\begin\{/.test(w.currentNode.nodeValue)) n++;
+    }
+    return n;
+  })(),
   images: imgs.length,
   broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 60)),
   remote: performance.getEntriesByType('resource').map(r => r.name)
