@@ -581,7 +581,7 @@ def cmd_slides(args) -> int:
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python tools/course.py", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python tools/course.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("repoint", help="re-point Colab badges and install cells to the repository and release")
