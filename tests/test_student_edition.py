@@ -171,3 +171,41 @@ def test_the_grep_would_find_solutions_in_the_full_book(built_book):
         raw, text = _page_text(built_book / "notebooks" / f"{path.stem}.html")
         for label, lines in solutions(_load(path)):
             assert any(line in text for line in lines), f"{path.name}: {label} not found in the full book"
+
+
+def test_student_transform_on_a_small_notebook():
+    def md(text):
+        return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+    def code(text, out="PASS\n"):
+        return {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": text,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": out}]}
+
+    badge = "[![Open In Colab](b.svg)](https://colab.research.google.com/github/o/r/blob/v1/notebooks/x.ipynb)"
+    nb = {"metadata": {}, "cells": [
+        md(f"# T\n\n{badge}"),
+        md("```{exercise} A\n:label: ex-a\nWrite f.\n```"),
+        code("def f():\n    raise NotImplementedError", out=""),
+        code("check(f)", out="NOT YET\n"),
+        md("```{solution-start} ex-a\n:class: dropdown\n```\nA hint in the solution."),
+        code("def f():\n    return 42"),
+        md("```{solution-end}\n```"),
+        code("check(f)"),
+        md("```{exercise} B\n:label: ex-b\nWrite g.\n```"),
+        code("def g():\n    raise NotImplementedError", out=""),
+        md("```{solution-start} ex-b\n```"),
+        code("def g():\n    return 7"),
+        md("```{solution-end}\n```"),
+        code("print(g())", out="7\n"),
+        md("Text.\n\n:::{solution} ex-b\nProse answer 7.\n:::\n\nMore text."),
+    ]}
+    out = course.student_notebook(nb, "x.ipynb", "https://github.com/o/r")
+    texts = [course.source(c) for c in out["cells"]]
+    assert texts[1:5] == [course.source(c) for c in nb["cells"][1:4]] + [course.source(nb["cells"][8])]
+    assert "return 42" not in "".join(texts) and "return 7" not in "".join(texts)
+    assert "A hint" not in "".join(texts) and "Prose answer" not in "".join(texts)
+    assert texts.count("check(f)") == 1, "the repeated checker is dropped"
+    kept = out["cells"][texts.index("print(g())")]
+    assert kept["outputs"] == [] and kept["execution_count"] is None, "outputs of the solution are cleared"
+    assert texts[-1] == "Text.\n\n\nMore text."
+    assert "github/o/r/blob/student/notebooks/x.ipynb" in texts[0]
