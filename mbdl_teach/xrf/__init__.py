@@ -1,0 +1,30 @@
+"""Macro X-ray fluorescence (MA-XRF): emission lines, detector, a synthetic painting, and
+element maps by five methods that share one call, ``method(cube, lines, detector)``:
+
+* :func:`roi_maps` - window integration (the naive baseline);
+* :func:`pymca_maps` - PyMca's ``FastXRFLinearFit`` (the field's tool);
+* :func:`nnls_maps` - non-negative least squares on the line library (batched FISTA);
+* :func:`fri_maps` - finite-rate-of-innovation pulses (Prony, Cadzow) with element
+  discovery, and :func:`fri_pulses` for one spectrum;
+* :class:`UnfoldedUnmixing` ``(lines, detector, n_layers).maps(cube)`` - the unmixing
+  iteration unfolded into a trained network.
+
+Parts: :mod:`.physics` (lines, detector, cube, files), :mod:`.fitting` (ROI, NNLS, PyMca,
+scores), :mod:`.fri`, :mod:`.unfolded`.
+"""
+
+from .fitting import library_operator, map_scores, nnls_fista, nnls_maps, pymca_config, pymca_maps, roi_maps
+from .fri import (annihilating_filter, assign_pulses, cadzow, candidate_lines, fri_maps, fri_pulses,
+                  gaussian_preweight, prony, unwarp, warp, warped_samples)
+from .physics import (ELEMENTS, PALETTE, PIGMENTS, Cube, Detector, Lines, atomic_number, check_cube,
+                      continuum, efficiency, load_cube, mixture_amounts, save_cube, simulate_spectra,
+                      synthetic_cube)
+from .unfolded import UnfoldedUnmixing, amount_loss, pigment_mixtures, unmixing_batches
+
+__all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "save_cube", "load_cube",
+           "check_cube", "atomic_number", "efficiency", "continuum", "mixture_amounts", "PIGMENTS",
+           "PALETTE", "ELEMENTS", "roi_maps", "nnls_maps", "nnls_fista", "pymca_maps", "pymca_config",
+           "library_operator", "map_scores", "fri_pulses", "fri_maps", "warp", "unwarp",
+           "warped_samples", "gaussian_preweight", "annihilating_filter", "cadzow", "prony",
+           "candidate_lines", "assign_pulses", "UnfoldedUnmixing", "pigment_mixtures",
+           "unmixing_batches", "amount_loss"]
