@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .physics import Detector, Lines, atomic_number, background_basis, check_cube
+from .physics import FWHM_TO_SIGMA, SI_EPSILON_KEV, Detector, Lines, background_basis, check_cube
 
 __all__ = ["warp", "unwarp", "warped_samples", "gaussian_preweight", "annihilating_filter",
            "cadzow", "prony", "fri_pulses", "candidate_lines", "assign_pulses", "fri_maps"]
@@ -22,8 +22,8 @@ __all__ = ["warp", "unwarp", "warped_samples", "gaussian_preweight", "annihilati
 
 def _ab(detector: Detector) -> tuple[float, float]:
     """sigma(E)^2 = a + b E (keV^2)."""
-    c = 1 / 2.3548**2
-    return detector.noise**2 * c, 0.00385 * detector.fano
+    c = FWHM_TO_SIGMA**2  # sigma^2 = FWHM^2 / 2.3548^2
+    return detector.noise**2 * c, 2.3548**2 * c * SI_EPSILON_KEV * detector.fano
 
 
 def warp(energy_kev, detector: Detector):

@@ -161,7 +161,7 @@ class Detector:
     zero, gain : float
         Energy calibration (keV, keV per channel).
     noise : float
-        Electronic noise (FWHM, keV).
+        Electronic noise (FWHM, keV); 0.07 gives 137 eV at Mn K-alpha.
     fano : float
         Fano factor of silicon.
     """
@@ -169,7 +169,7 @@ class Detector:
     n_channels: int = 1024
     zero: float = 0.0
     gain: float = 0.02
-    noise: float = 0.1
+    noise: float = 0.07
     fano: float = 0.114
 
     def __post_init__(self):
