@@ -256,3 +256,31 @@ def test_compare_with_skimage_rows_and_table():
     table = W.comparison_table(rows)
     assert table.splitlines()[0].split()[:4] == ["image", "sigma*255", "noisy", "ours"]
     assert len(table.splitlines()) == 2 + 3 and "-0.00" not in table
+
+
+@pytest.mark.parametrize("undecimated", [False, True])
+def test_shrink_is_the_identity_at_zero_and_shrinks_otherwise(undecimated):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 32, 32, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(W.shrink(x, 0.0, undecimated=undecimated), x)
+    y = W.shrink(x, 0.05, undecimated=undecimated)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert float((y - x).abs().max()) > 0
+
+
+def test_shrink_orthogonal_is_the_prox_in_the_coefficient_domain():
+    """With the periodic orthogonal DWT, the details of the result are the soft-thresholded
+    details of the input and the approximation is untouched."""
+    rng = np.random.default_rng(1)
+    img, t = rng.random((32, 32)), 0.07
+    c_in = pywt.wavedec2(img, "db4", mode="periodization", level=3)
+    c_out = pywt.wavedec2(W.shrink(img, t), "db4", mode="periodization", level=3)
+    np.testing.assert_allclose(c_out[0], c_in[0], atol=1e-10)
+    for lin, lout in zip(c_in[1:], c_out[1:]):
+        for bin_, bout in zip(lin, lout):
+            np.testing.assert_allclose(bout, np.sign(bin_) * np.maximum(np.abs(bin_) - t, 0),
+                                       atol=1e-10)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        W.shrink(img[:30, :30], t, undecimated=True)
+    with pytest.raises(ValueError, match=">= 0"):
+        W.shrink(img, -1.0)
