@@ -440,11 +440,13 @@ def synthetic_cube(size: int = 64, counts: float = 2e4, detector: Detector | Non
     Returns
     -------
     Cube
-        ``counts`` (size, size, n_channels) float64, ``maps`` {element: (size, size)}.
+        ``counts`` (size, size, n_channels) float64, ``maps`` {element: (size, size)};
+        a list of them, one per level, when ``counts`` is a sequence (the same scan at
+        several dwell times).
     """
     from scipy.ndimage import gaussian_filter
 
-    if counts <= 0:
+    if np.any(np.asarray(counts) <= 0):
         raise ValueError(f"counts must be positive, got {counts}")
     detector = detector or Detector()
     lines = Lines(ELEMENTS, excitation_kev, window_kev)
@@ -457,11 +459,16 @@ def synthetic_cube(size: int = 64, counts: float = 2e4, detector: Detector | Non
             amounts[..., ELEMENTS.index(el)] += soft * a * (0.6 + 0.8 * lum)
     for el, a in mixture_amounts(GROUND).items():
         amounts[..., ELEMENTS.index(el)] += a * (0.7 + 0.3 * rng.random((size, size)))
-    spec, amounts = simulate_spectra(amounts.reshape(-1, len(ELEMENTS)), lines, detector,
-                                     background=np.full(size * size, background),
-                                     counts=counts, rng=rng)
-    maps = {el: amounts[:, i].reshape(size, size) for i, el in enumerate(ELEMENTS)}
-    return Cube(spec.reshape(size, size, -1), maps, detector, lines, lab)
+    levels = [counts] if np.isscalar(counts) else list(counts)
+    mean, amounts = simulate_spectra(amounts.reshape(-1, len(ELEMENTS)), lines, detector,
+                                     background=np.full(size * size, background))
+    cubes = []
+    for level in levels:  # one noise-free scan, Poisson counts at each level
+        f = level / mean.sum(1).mean()
+        spec = rng.poisson(mean * f).astype(np.float64)
+        maps = {el: f * amounts[:, i].reshape(size, size) for i, el in enumerate(ELEMENTS)}
+        cubes.append(Cube(spec.reshape(size, size, -1), maps, detector, lines, lab))
+    return cubes[0] if np.isscalar(counts) else cubes
 
 
 # --------------------------------------------------------------------------- files
