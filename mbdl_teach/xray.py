@@ -44,7 +44,8 @@ from .unfolding import Unfolded
 __all__ = [
     "PIGMENTS", "Panel", "synthetic_panel", "paint_xray", "load_panel", "regression_split",
     "ConvDictionary", "SeparationNet", "ista_codes_step", "edge_map", "exclusion_loss",
-    "separation_loss", "panel_batches", "train_separation", "separate", "mean_matched_psnr",
+    "separation_loss", "panel_batches", "train_separation", "separate", "allocate_residual",
+    "mean_matched_psnr",
     "mean_matched_ssim",
 ]
 
@@ -645,7 +646,7 @@ class SeparationNet(Unfolded):
 
 
 # ------------------------------------------------------------------ losses and training
-def separation_loss(photo: float = 0.5, exclusion: float = 0.1, supervised: bool = False) -> Callable:
+def separation_loss(photo: float = 0.5, exclusion: float = 1.0, supervised: bool = False) -> Callable:
     """The training loss ``loss_fn(net, batch)`` for :func:`mbdl_teach.training.fit`.
 
     Self-supervised (the paper's): ``MSE(x1 + x2, x) + photo * MSE(Omega z1, r1)
@@ -700,10 +701,10 @@ def panel_batches(x, r1, patch: int = 64, batch: int = 16, degree: int = 2,
 
 
 def train_separation(net: SeparationNet, x, r1, n_steps: int = 300, lr: float = 3e-4,
-                     photo: float = 0.5, exclusion: float = 0.1, supervised: bool = False,
+                     photo: float = 0.5, exclusion: float = 1.0, supervised: bool = False,
                      truth: tuple | None = None, seconds: float | None = None,
-                     check_every: int = 25, patience: int = 2, patch: int | None = None,
-                     batch: int = 8,
+                     check_every: int = 25, patience: int = 2, early_stop: bool = True,
+                     patch: int | None = None, batch: int = 8,
                      seed: int = 0, progress: bool = False, checkpoint=None) -> History:
     """Train ``net`` on one panel with :func:`training.fit`; keep the best state.
 
@@ -711,7 +712,9 @@ def train_separation(net: SeparationNet, x, r1, n_steps: int = 300, lr: float = 
     the whole panel's split is measured; training stops when it has risen above its best
     for ``patience`` checks in a row (or after ``seconds``), and the network returns to the
     state with the lowest exclusion loss seen (the start, the regression split, counts).
-    Supervised: ``truth = (x1, x2)`` and the MSE against it decides instead.
+    Supervised: ``truth = (x1, x2)`` and the MSE against it decides instead. With
+    ``early_stop=False`` (the ablation: no exclusion anywhere, not even to choose when to
+    stop) it trains all ``n_steps`` and keeps the last state; the checks are still recorded.
 
     Returns
     -------
@@ -752,31 +755,39 @@ def train_separation(net: SeparationNet, x, r1, n_steps: int = 300, lr: float = 
         v = monitor(model)
         hist.val_steps.append(step)
         hist.val_values.append(v)
-        if v < best["value"]:
+        if not early_stop:
+            best.update(state={k: t.clone() for k, t in model.state_dict().items()}, step=step)
+        elif v < best["value"]:
             best.update(value=v, state={k: t.clone() for k, t in model.state_dict().items()},
                         step=step, worse=0)
         else:
             best["worse"] += 1
-        return best["worse"] >= patience or bool(seconds and time.perf_counter() - t0 > seconds)
+        return ((early_stop and best["worse"] >= patience)
+                or bool(seconds and time.perf_counter() - t0 > seconds))
 
     hist = fit(net, separation_loss(photo, exclusion, supervised), batches, n_steps, lr=lr,
                seed=seed, progress=progress, callbacks=[callback], checkpoint=checkpoint,
                desc="supervised" if supervised else "self-supervised")
-    net.load_state_dict(best["state"])
-    net.best_step = best["step"]
+    if early_stop or hist.steps % check_every == 0:
+        net.load_state_dict(best["state"])
+        net.best_step = best["step"]
+    else:
+        net.best_step = hist.steps
     net.eval()
     return hist
 
 
 def separate(x: torch.Tensor, r1: torch.Tensor, net: SeparationNet | None = None,
              train_seconds: float | None = 60.0, seed: int = 0, n_steps: int = 400,
-             exclusion: float = 0.1, photo: float = 0.5, lr: float = 3e-4,
-             **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+             exclusion: float = 1.0, photo: float = 0.5, lr: float = 3e-4,
+             resynthesise: bool = True, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Separate a mixed X-ray ``x`` given the photograph ``r1`` of the visible side.
 
     Without ``net``, a fresh :class:`SeparationNet` (5 layers, 16 atoms, 4x4 filters, seeded
     by ``seed``) is trained self-supervised on this panel (at most ``n_steps`` steps and
     ``train_seconds`` seconds; ``train_seconds=None`` for a reproducible, step-bounded run).
+    With ``resynthesise`` (default), what the network's thresholds left out of ``x1 + x2``
+    is shared evenly between the two (:func:`allocate_residual`), so ``x1 + x2 == x``.
 
     Returns
     -------
@@ -795,7 +806,18 @@ def separate(x: torch.Tensor, r1: torch.Tensor, net: SeparationNet | None = None
         raise TypeError(f"net must be a SeparationNet, got {type(net).__name__}")
     net.eval()
     with torch.no_grad():
-        return net(x, r1)
+        x1, x2 = net(x, r1)
+    return allocate_residual(x, x1, x2) if resynthesise else (x1, x2)
+
+
+def allocate_residual(x: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Share the re-synthesis error ``e = x - x1 - x2`` evenly: ``(x1 + e/2, x2 + e/2)``.
+
+    The "even allocation of the error map" step of Pu et al.'s earlier separation work: the
+    result re-synthesises ``x`` exactly (noise included).
+    """
+    e = x - x1 - x2
+    return x1 + e / 2, x2 + e / 2
 
 
 # ------------------------------------------------------------------ measures
