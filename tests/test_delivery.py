@@ -117,7 +117,9 @@ def test_install_cell_pins_only_this_package_at_the_release(path):
     pips = [line for c in cells if c["cell_type"] == "code" for line in _pip_lines(_src(c))]
     assert pips == _pip_lines(setup), "only the set-up cell installs anything"
     reqs = [r for line in pips for r in _requirements(line)]
-    assert reqs == [f"mbdl-teach @ git+{URL}@{TAG}"], f"{reqs}: {FIX}"
+    extras = _nb(path).get("metadata", {}).get("mbdl", {}).get("extras", [])
+    dist = "mbdl-teach" + (f"[{','.join(extras)}]" if extras else "")
+    assert reqs == [f"{dist} @ git+{URL}@{TAG}"], f"{reqs}: {FIX}"
     for word in ("torch", "numpy", "=="):
         assert word not in " ".join(reqs), f"the install cell pins {word}"
     assert f'!= "{VERSION}"' in setup, "the install cell checks the version"

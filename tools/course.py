@@ -123,7 +123,24 @@ def badge_url(url: str, ref: str, name: str) -> str:
     return f"https://colab.research.google.com/github/{github_slug(url)}/blob/{ref}/notebooks/{name}"
 
 
-def install_cell(url: str, version: str, tail: str) -> str:
+def notebook_extras(nb: dict) -> list[str]:
+    """The package extras a chapter needs on Colab (``metadata.mbdl.extras``, e.g. ``["xrf"]``).
+
+    Heavy optional dependencies (PyMca, which compiles ``fisx`` from source where no wheel
+    exists) are installed only by the chapters that use them."""
+    extras = nb.get("metadata", {}).get("mbdl", {}).get("extras", [])
+    if not all(isinstance(e, str) and re.fullmatch(r"[a-z0-9_-]+", e) for e in extras):
+        raise SystemExit(f"metadata.mbdl.extras must be a list of extra names, got {extras!r}")
+    return list(extras)
+
+
+def requirement(url: str, version: str, extras: list[str] | tuple = ()) -> str:
+    """``mbdl-teach[extras] @ git+URL@vVERSION``."""
+    extra = f"[{','.join(extras)}]" if extras else ""
+    return f"{DIST}{extra} @ git+{url}@v{version}"
+
+
+def install_cell(url: str, version: str, tail: str, extras: list[str] | tuple = ()) -> str:
     """The set-up cell: on Colab install the tagged release, check it, stop clearly if not.
 
     ``%pip`` reports a failed install but does not stop the cell, so the import and the
@@ -131,7 +148,7 @@ def install_cell(url: str, version: str, tail: str) -> str:
     head = f'''# Set-up. On Colab: install this book's release of the course package (nothing else is pinned).
 import sys
 if "google.colab" in sys.modules:
-    %pip install -q "{DIST} @ git+{url}@v{version}"
+    %pip install -q "{requirement(url, version, extras)}"
     try:
         import mbdl_teach
         found = mbdl_teach.__version__
@@ -160,7 +177,8 @@ def repoint_notebook(nb: dict, url: str, version: str, ref: str, name: str, wher
     set_source(first, BADGE_RE.sub(lambda m: badge_url(url, ref, name), source(first)))
     if second["cell_type"] != "code" or '"google.colab" in sys.modules' not in source(second):
         raise SystemExit(f"{where}: the second cell is not the Colab set-up cell")
-    set_source(second, install_cell(url, version, setup_tail(source(second), where)))
+    set_source(second, install_cell(url, version, setup_tail(source(second), where),
+                                    notebook_extras(nb)))
     return nb
 
 
