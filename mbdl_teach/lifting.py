@@ -516,9 +516,10 @@ class MedianPredict(nn.Module):
     """
 
     def forward(self, s: Tensor) -> Tensor:
-        """``s`` : Tensor, shape (..., M) -> prediction of the odd samples, shape (..., M)."""
+        """``s`` : Tensor, shape (..., M) -> prediction of the odd samples, (..., M)."""
         s1 = torch.roll(s, -1, dims=-1)
-        cubic = (9.0 * (s + s1) - torch.roll(s, 1, dims=-1) - torch.roll(s, -2, dims=-1)) / 16.0
+        s0, s2 = torch.roll(s, 1, dims=-1), torch.roll(s, -2, dims=-1)
+        cubic = (9.0 * (s + s1) - s0 - s2) / 16.0
         return torch.clamp(cubic, torch.minimum(s, s1), torch.maximum(s, s1))
 
 
