@@ -97,3 +97,16 @@ def test_library_modules_set_no_global_state():
                 # allowed only inside `with torch.random.fork_rng():` (state restored after)
                 assert any("fork_rng" in prev for prev in lines[max(0, i - 3):i]), (
                     f"{path.name}:{i + 1} seeds the global generator outside fork_rng")
+
+
+def test_on_a_gpu_setup_says_what_the_profile_costs_and_how_to_pick_the_other(monkeypatch, capsys):
+    monkeypatch.delenv("MBDL_PROFILE", raising=False)
+    monkeypatch.delenv("MBDL_THREADS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cfg = config.setup(seed=0)
+    out = capsys.readouterr().out
+    assert cfg.profile == "full" and "profile=full, device=cuda" in out
+    assert "minutes per chapter" in out and 'profile="quick"' in out and "MBDL_PROFILE=quick" in out
+    config.setup(seed=0, profile="quick")
+    out = capsys.readouterr().out
+    assert "the quick profile takes minutes" in out and 'profile="full"' in out
