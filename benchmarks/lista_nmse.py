@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mbdl_teach import config, unfolding  # noqa: E402
 from mbdl_teach import sparse as sp  # noqa: E402
 from mbdl_teach.plotting import format_table  # noqa: E402
 
@@ -36,8 +37,7 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=5000, help="ISTA/FISTA iteration budget")
     parser.add_argument("--quick", action="store_true", help="the notebook's small problem (m=50, n=100)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    config.setup(seed=0, threads=1, verbose=False)  # one thread: small matrices, shared CPU
     m, n = (50, 100) if args.quick else (250, 500)
     T = 16
     prob = sp.SyntheticSparse(m, n, 0.1, generator=torch.Generator().manual_seed(1))
@@ -55,10 +55,11 @@ def main() -> None:
     seconds = {}
     for name, net in nets.items():
         t0 = time.perf_counter()
-        sp.train_unfolded(net, prob.batches(64), args.steps, lr=lr, progress=True,
-                          milestones=[int(0.6 * args.steps), int(0.85 * args.steps)], gamma=0.3)
+        unfolding.train_unfolded(net, prob.batches(64), args.steps, lr=lr, progress=True,
+                                 milestones=[int(0.6 * args.steps), int(0.85 * args.steps)],
+                                 gamma=0.3)
         seconds[name] = time.perf_counter() - t0
-        curves[name] = sp.nmse_per_layer(net, *test)
+        curves[name] = unfolding.nmse_per_layer(net, *test)
     print(f"\nm = {m}, n = {n}, p = 0.1, noiseless, {T} layers, 1000 test codes; "
           f"{args.steps} training steps per network (batch 64)")
     print(format_table([[k] + [v[j] for j in SHOW] for k, v in curves.items()],
