@@ -145,7 +145,8 @@ def install_cell(url: str, version: str, tail: str, extras: list[str] | tuple = 
 
     ``%pip`` reports a failed install but does not stop the cell, so the import and the
     version are checked afterwards. Nothing but this package is pinned."""
-    head = f'''# Set-up. On Colab: install this book's release of the course package (nothing else is pinned).
+    head = f'''# Set-up. On Colab: install this book's release of the course package
+# (nothing else is pinned).
 import sys
 if "google.colab" in sys.modules:
     %pip install -q "{requirement(url, version, extras)}"
@@ -155,8 +156,9 @@ if "google.colab" in sys.modules:
     except ImportError as err:
         found = f"no package ({{err}})"
     if found != "{version}":
-        raise SystemExit(f"mbdl-teach {version} is needed, found: {{found}}. Read pip's message "
-                         "above, then Runtime > Restart session and run this cell again.")
+        raise SystemExit(f"mbdl-teach {version} is needed, found: {{found}}. Read "
+                         "pip's message above, then Runtime > Restart session and "
+                         "run this cell again.")
 '''
     return head + tail
 
