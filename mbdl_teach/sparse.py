@@ -49,16 +49,7 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ checks
-def _check_dictionary(D) -> torch.Tensor:
-    if isinstance(D, MatrixOperator):
-        return D.D
-    if not isinstance(D, torch.Tensor):
-        raise TypeError(f"D must be a torch.Tensor of shape (m, n), got {type(D).__name__}")
-    if D.ndim != 2:
-        raise ValueError(f"D must have shape (m, n), got {tuple(D.shape)}")
-    if not torch.is_floating_point(D) or not torch.isfinite(D).all():
-        raise ValueError("D must hold finite floating-point values")
-    return D
+_check_dictionary = MatrixOperator.check
 
 
 def _check_problem(y, D, lam=None, n_iter=None, x0=None) -> tuple[torch.Tensor, bool]:

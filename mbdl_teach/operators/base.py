@@ -396,13 +396,20 @@ class MatrixOperator(LinearOperator):
 
     def __init__(self, D: torch.Tensor):
         super().__init__()
+        self.register_buffer("D", self.check(D).detach().clone())
+
+    @staticmethod
+    def check(D) -> torch.Tensor:
+        """The matrix of ``D`` (a MatrixOperator or a tensor), checked: finite floats, (m, n)."""
+        if isinstance(D, MatrixOperator):
+            return D.D
         if not isinstance(D, torch.Tensor):
             raise TypeError(f"D must be a torch.Tensor of shape (m, n), got {type(D).__name__}")
         if D.ndim != 2:
             raise ValueError(f"D must have shape (m, n), got {tuple(D.shape)}")
         if not torch.is_floating_point(D) or not torch.isfinite(D).all():
             raise ValueError("D must hold finite floating-point values")
-        self.register_buffer("D", D.detach().clone())
+        return D
 
     @property
     def shape(self) -> tuple[int, int]:
