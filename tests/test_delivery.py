@@ -127,8 +127,11 @@ def test_install_cell_pins_only_this_package_at_the_release(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_install_cell_is_what_repoint_writes(path):
-    setup = _src(_nb(path)["cells"][1])
-    assert setup == course.install_cell(URL, VERSION, course.setup_tail(setup, path.name)), FIX
+    nb = _nb(path)
+    setup = _src(nb["cells"][1])
+    want = course.install_cell(URL, VERSION, course.setup_tail(setup, path.name),
+                               course.notebook_extras(nb))
+    assert setup == want, FIX
 
 
 def test_readme_badges_agree():
