@@ -30,14 +30,6 @@ from .operators import LinearOperator
 DenoiserFn = Callable[[torch.Tensor, float], torch.Tensor]
 
 
-def solve_normal_step(op: LinearOperator, rhs: torch.Tensor, beta: float,
-                      x0: torch.Tensor | None = None, cg_n_iter: int = 30) -> torch.Tensor:
-    """The data step ``(H^T H + beta I)^{-1} rhs``: the operator's closed form, or CG from ``x0``."""
-    if op.closed_form_solve:
-        return op.solve_normal(rhs, beta)
-    return op.solve_normal(rhs, beta, x0=x0, cg_n_iter=cg_n_iter)
-
-
 def dpir_sigmas(noise_level: float, n_iter: int, sigma_max: float = 49 / 255) -> list[float]:
     """Denoiser noise levels decreasing geometrically from ``sigma_max`` to ``noise_level``.
 
@@ -245,7 +237,7 @@ def hqs(
     history = SolverHistory()
     with torch.set_grad_enabled(grad):
         for k in range(n_iter):
-            x = solve_normal_step(op, aty + betas[k] * z, betas[k], x0=z, cg_n_iter=cg_n_iter)
+            x = op.solve_normal(aty + betas[k] * z, betas[k], x0=z, cg_n_iter=cg_n_iter)
             z = _denoise(denoiser, x, sigmas[k], k)
             _record(history, op, z, y, x_true, sigmas[k], betas[k], y_norm)
             if callback is not None:
@@ -295,8 +287,8 @@ def admm(
         for k in range(n_iter):
             if k > 0 and betas[k] != betas[k - 1]:
                 u = u * (betas[k - 1] / betas[k])
-            x = solve_normal_step(op, aty + betas[k] * (v - u), betas[k], x0=v,
-                                  cg_n_iter=cg_n_iter)
+            x = op.solve_normal(aty + betas[k] * (v - u), betas[k], x0=v,
+                                cg_n_iter=cg_n_iter)
             v = _denoise(denoiser, x + u, sigmas[k], k)
             u = u + x - v
             _record(history, op, v, y, x_true, sigmas[k], betas[k], y_norm)
