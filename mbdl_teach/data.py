@@ -355,3 +355,59 @@ def simulate_blur(
     x = area(fine, oversample)
     y = area(Blur(kernel(oversample))(fine), oversample * factor)
     return x, add_gaussian_noise(y, sigma, generator=generator)
+
+
+def degraded_patches(
+    names: Sequence[str],
+    n: int,
+    size: int,
+    kernel_std: float | None,
+    sigma: float,
+    factor: int = 1,
+    oversample: int = 2,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patches and their blurred (optionally decimated) noisy observations, made on a finer
+    grid than reconstruction uses (the patch version of :func:`simulate_blur`).
+
+    Each patch is cut from an image at its native size (the fine grid), blurred there
+    (periodic over the patch) with a Gaussian of ``oversample * kernel_std`` fine pixels,
+    averaged over ``oversample * factor`` blocks and noised; the ground truth is the
+    ``oversample`` block average of the unblurred fine patch. Block averages are aligned
+    at multiples of the block (``avg_pool2d``; :func:`mbdl_teach.operators.box_kernel`
+    builds the same average as an operator).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Bundled images to cut from.
+    n, size : int
+        Number of patches and their side on the reconstruction grid (divisible by
+        ``factor``).
+    kernel_std : float or None
+        Blur std in reconstruction-grid pixels (None: no blur, a pure block average).
+    sigma : float
+        Noise std on the [0, 1] scale.
+    factor, oversample : int
+    generator : torch.Generator, optional
+        Positions and noise.
+
+    Returns
+    -------
+    x : Tensor, shape (n, 1, size, size)
+    y : Tensor, shape (n, 1, size // factor, size // factor)
+    """
+    import torch.nn.functional as F
+
+    from .operators import Blur, gaussian_kernel
+
+    if not isinstance(factor, int) or factor < 1 or size % factor:
+        raise ValueError(f"factor must be an int >= 1 dividing size={size}, got {factor!r}")
+    if not isinstance(oversample, int) or oversample < 1:
+        raise ValueError(f"oversample must be an int >= 1, got {oversample!r}")
+    fine = random_patches([load_image(name) for name in names], n, size * oversample,
+                          generator=generator)
+    blurred = fine if kernel_std is None else Blur(gaussian_kernel(oversample * kernel_std))(fine)
+    x = F.avg_pool2d(fine, oversample)
+    y = F.avg_pool2d(blurred, oversample * factor)
+    return x, add_gaussian_noise(y, sigma, generator=generator)

@@ -32,7 +32,8 @@ from .denoisers import DnCNN, denoising_loss
 from .training import fit, init_distributed
 from .unfolding import nmse_per_layer, train_unfolded
 
-__all__ = ["RECIPES", "DENOISER_SIZES", "LISTA_SIZES", "register_recipe", "get_recipe",
+__all__ = ["RECIPES", "EXPORTERS", "DENOISER_SIZES", "LISTA_SIZES", "DIFFUSION_SIZES",
+           "train_diffusion", "export_diffusion", "register_recipe", "get_recipe",
            "train_denoiser", "validation_psnr", "export_denoiser", "train_lista", "main"]
 
 #: Sizes of the denoiser recipes (patches of ``data.TRAIN_IMAGES``, 8 flips/rotations).
@@ -247,9 +248,98 @@ def _denoiser_recipe(name: str) -> Callable:
     return recipe
 
 
+#: Sizes of the diffusion prior (chapter 07): 32x32 (quick) or 64x64 (full) grey patches.
+DIFFUSION_SIZES = {
+    "quick": dict(config=dict(in_channels=1, channels=[32, 64, 64], tdim=128,
+                              schedule="linear", T=1000),
+                  patch=32, batch=32, n_steps=6000, lr=3e-4, ema=0.999),
+    "full": dict(config=dict(in_channels=1, channels=[64, 128, 128], tdim=256,
+                             schedule="linear", T=1000),
+                 patch=64, batch=64, n_steps=100000, lr=2e-4, ema=0.9999),
+}
+DIFFUSION_DATA = ("patches of data.TRAIN_IMAGES (gray, native size), random 90-degree rotations "
+                  "and flips; t uniform in 0..T-1, standard normal noise")
+
+
+def _diffusion_validation(model, patch: int) -> float:
+    """Epsilon MSE on 64 fixed training patches at fixed steps and noise (lower is better)."""
+    from .diffusion import diffusion_batches, epsilon_loss
+
+    g = torch.Generator().manual_seed(123)
+    images = [data.load_image(n) for n in ("aero", "clock")]
+    x0, t, noise = diffusion_batches(images, patch, 64, model.T)(0, g)
+    p = next(model.parameters())
+    return float(epsilon_loss(model, (x0.to(p.device), t.to(p.device), noise.to(p.device))))
+
+
+def train_diffusion(profile: str = "quick", out: str | Path | None = None,
+                    n_steps: int | None = None, progress: bool = True,
+                    milestones: Sequence[int] | None = None,
+                    checkpoint: str | Path | None = None) -> dict:
+    """Recipe ``diffusion``: the epsilon-UNet of :mod:`mbdl_teach.diffusion` (AdamW, EMA).
+
+    Trains on augmented patches of the training images, every random draw (patches, steps,
+    noise) from the loop's generator, resumable from ``checkpoint`` (default
+    ``checkpoints/diffusion.resume.pt``). ``milestones``: learning-rate decays (x0.3; default
+    none). The validation value is the epsilon MSE on 64 fixed training patches.
+    """
+    from .diffusion import DiffusionModel, diffusion_batches, epsilon_loss
+
+    if profile not in DIFFUSION_SIZES:
+        raise ValueError(f"profile must be one of {sorted(DIFFUSION_SIZES)}, got {profile!r}")
+    s = dict(DIFFUSION_SIZES[profile])
+    if n_steps is not None:
+        s["n_steps"] = int(n_steps)
+    ckpt = _checkpoint_path("diffusion", checkpoint)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = DiffusionModel(**s["config"])
+    batches = diffusion_batches([data.load_image(n) for n in data.TRAIN_IMAGES], s["patch"],
+                                s["batch"], model.T)
+    opt = torch.optim.AdamW(model.parameters(), lr=s["lr"])
+    hist = fit(model.to(device), epsilon_loss, batches, s["n_steps"], optimizer=opt,
+               milestones=milestones or [], gamma=0.3, val_fn=lambda m: _diffusion_validation(m, s["patch"]),
+               val_every=500, checkpoint=ckpt, checkpoint_every=100, log_every=100,
+               progress=progress, seed=0, grad_clip=1.0, desc="diffusion", ema=s["ema"])
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": hist.ema or model.state_dict(), "config": s["config"],
+                    "model": "diffusion"}, out)
+    print(f"diffusion: {hist.steps} steps, {hist.seconds:.0f} s, validation eps-MSE "
+          f"{hist.val_values[-1] if hist.val_values else float('nan'):.4f}")
+    return {"history": hist, "sizes": s, "checkpoint": ckpt}
+
+
+def export_diffusion(profile: str, checkpoint: str | Path | None = None,
+                     milestones: Sequence[int] | None = None, note: str | None = None,
+                     directory: str | Path | None = None) -> dict:
+    """Ship the diffusion prior (EMA weights, float16) with its manifest entry."""
+    from . import diffusion  # noqa: F401  (registers the model kind)
+    from .training import load_checkpoint
+
+    ckpt = _checkpoint_path("diffusion", checkpoint)
+    steps = int(load_checkpoint(ckpt)["step"])
+    s = DIFFUSION_SIZES[profile]
+    decay = "" if not milestones else " --decay-at " + " ".join(map(str, milestones))
+    return weights.export(
+        "diffusion", ckpt, kind="diffusion", config=s["config"],
+        command=f"python -m mbdl_teach.recipes diffusion --profile {profile} --steps {steps}{decay}",
+        profile=profile,
+        schedule=(f"AdamW lr {s['lr']:g}, EMA {s['ema']:g}, grad-norm clip 1"
+                  + (f", x0.3 at steps {list(milestones)}" if milestones else "")),
+        data={"images": list(data.TRAIN_IMAGES), "patch": s["patch"], "batch": s["batch"],
+              "patches_seen": steps * s["batch"], "description": DIFFUSION_DATA},
+        directory=directory, note=note, extra={"machine": _machine()}, half=True)
+
+
 #: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
-RECIPES: dict[str, Callable] = {"lista": train_lista}
+RECIPES: dict[str, Callable] = {"lista": train_lista, "diffusion": train_diffusion}
 RECIPES.update({name: _denoiser_recipe(name) for name in DENOISER_SIZES})
+#: name -> exporter (``fn(profile, checkpoint, milestones)``): the recipes ``--export`` ships.
+EXPORTERS: dict[str, Callable] = {"diffusion": export_diffusion}
+EXPORTERS.update({name: (lambda p, c, m, _n=name: export_denoiser(_n, p, c, m))
+                  for name in DENOISER_SIZES})
 
 
 def register_recipe(name: str, fn: Callable) -> None:
@@ -294,16 +384,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
         parser.error(str(err))
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
-    if args.export and args.model not in DENOISER_SIZES:
-        parser.error(f"--export ships the denoisers ({', '.join(sorted(DENOISER_SIZES))}), "
-                     f"not {args.model!r}")
+    if args.export and args.model not in EXPORTERS:
+        parser.error(f"--export ships {', '.join(sorted(EXPORTERS))}, not {args.model!r}")
     torch.set_num_threads(args.threads)  # a program, not a library call: it may set this
     init_distributed()
     extra = {} if args.decay_at is None else {"milestones": args.decay_at}
     result = recipe(args.profile, out=args.out, n_steps=args.steps,
                     progress=not args.no_progress, checkpoint=args.checkpoint, **extra)
     if args.export:
-        entry = export_denoiser(args.model, args.profile, args.checkpoint, args.decay_at)
+        entry = EXPORTERS[args.model](args.profile, args.checkpoint, args.decay_at)
         print(f"{args.model}: exported {entry['file']} ({entry['bytes']} bytes, "
               f"sha256 {entry['sha256'][:12]}...)")
     return result

@@ -216,12 +216,13 @@ def check(name: str, directory: str | Path | None = None) -> None:
 def export(name: str, checkpoint: str | Path, *, kind: str, config: dict, command: str,
            profile: str, schedule: str, data: dict, directory: str | Path | None = None,
            note: str | None = None, init: dict | None = None,
-           extra: dict[str, Any] | None = None) -> dict:
+           extra: dict[str, Any] | None = None, half: bool = False) -> dict:
     """Ship a training checkpoint: the weights file and its manifest entry.
 
     Writes ``<directory>/<name>.pt`` (``{"state_dict", "config", "model"}``, loadable with
     ``weights_only=True``) from a checkpoint of :func:`mbdl_teach.training.save_checkpoint`
-    (the EMA weights when the checkpoint holds them), and records what was actually trained:
+    (the EMA weights when the checkpoint holds them; stored as float16 when ``half``, which
+    :func:`load` casts back to the model's float32), and records what was actually trained:
     kind, module, config, profile, schedule, data, steps, wall time, the final training
     loss, the command that rebuilds it and the command that resumes it from a clone.
 
@@ -241,14 +242,16 @@ def export(name: str, checkpoint: str | Path, *, kind: str, config: dict, comman
     model.load_state_dict(weights)  # the config really builds these weights
     steps, hist = int(state["step"]), state["history"]
     path = directory / f"{name}.pt"
-    torch.save({"state_dict": {key: v.contiguous() for key, v in weights.items()},
+    store = {key: (v.half() if half and v.is_floating_point() else v).contiguous()
+             for key, v in weights.items()}
+    torch.save({"state_dict": store,
                 "config": config, "model": kind}, path)
     entry = {
         "file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size,
         "model": kind, "module": k.module, "config": config, "profile": profile,
         "parameters": sum(v.numel() for v in weights.values()),
         "data": data, "optimizer": schedule, "init": init, "steps": steps,
-        "ema": bool(state.get("ema")),
+        "ema": bool(state.get("ema")), "dtype": "float16" if half else "float32",
         "wall_seconds": round(float(hist["seconds"])),
         "command": command,
         "resume": f"{command} --steps <more than {steps}>  "

@@ -35,6 +35,9 @@ thresholds follow the authors' rule ``t = softplus(theta) * sigma_255 / 50`` wit
 ``sigma_255 = 255 * sigma`` and one learned ``theta`` per channel, so a network trained at
 one noise level scales its thresholds with the noise.
 
+:class:`DegradationINN` (in :mod:`mbdl_teach.inn.degradation`) is a decimated cousin trained
+to *simulate* a degradation, the INN that INDigo (chapter 07) inverts.
+
 The package has two parts: :mod:`mbdl_teach.inn.blocks` (the fixed split, the predict /
 update networks, the learned lifting step and LINN) and :mod:`mbdl_teach.inn.winnet` (the
 convolutional LISTA on the details, noise estimation and WINNet); everything is available
@@ -44,6 +47,7 @@ from ``mbdl_teach.inn``.
 from .blocks import (SPLITS, FixedSplit, LearnedLiftingStep, LINN, NoiseSoftThreshold, PUNet,
                      dct_matrix, split_filters)
 from .winnet import ConvLISTA, WINNet, estimate_sigma
+from .degradation import DegradationINN, degradation_loss, train_degradation_inn
 
 __all__ = [
     "SPLITS",
@@ -57,4 +61,7 @@ __all__ = [
     "ConvLISTA",
     "WINNet",
     "estimate_sigma",
+    "DegradationINN",
+    "degradation_loss",
+    "train_degradation_inn",
 ]

@@ -28,10 +28,10 @@ is available from ``mbdl_teach.operators``.
 
 from .base import (Adjoint, Composition, Identity, LinearOperator, MatrixOperator, Scaled, Sum,
                    adjointness_error, conjugate_gradient)
-from .image import Blur, Downsample, Mask, gaussian_kernel, kernel_to_otf, motion_kernel
+from .image import Blur, Downsample, Mask, box_kernel, gaussian_kernel, kernel_to_otf, motion_kernel
 
 __all__ = [
     "LinearOperator", "Adjoint", "Composition", "Sum", "Scaled", "Identity", "MatrixOperator",
     "Blur", "Downsample", "Mask", "conjugate_gradient", "adjointness_error",
-    "gaussian_kernel", "motion_kernel", "kernel_to_otf",
+    "gaussian_kernel", "box_kernel", "motion_kernel", "kernel_to_otf",
 ]

@@ -13,7 +13,7 @@ import torch
 
 from .base import LinearOperator, _check_batch, _check_beta
 
-__all__ = ["gaussian_kernel", "motion_kernel", "kernel_to_otf", "Blur", "Downsample", "Mask"]
+__all__ = ["gaussian_kernel", "box_kernel", "motion_kernel", "kernel_to_otf", "Blur", "Downsample", "Mask"]
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -42,6 +42,25 @@ def gaussian_kernel(std: float, size: int | None = None) -> torch.Tensor:
     g = torch.exp(-(t**2) / (2 * std**2))
     k = torch.outer(g, g)
     return (k / k.sum()).float()
+
+
+def box_kernel(factor: int) -> torch.Tensor:
+    """The block-mean kernel of :class:`Downsample`: ``Downsample(f, box_kernel(f))`` averages
+    the ``f x f`` blocks that start at multiples of ``f`` (``avg_pool2d(x, f)``).
+
+    The kernel is ``(2f - 1) x (2f - 1)`` with ``1 / f**2`` on its top-left ``f x f`` corner:
+    that places the box on the block the decimation keeps (an ``f x f`` kernel would be
+    centred half a block off for even ``f``).
+
+    Returns
+    -------
+    Tensor, shape (2 factor - 1, 2 factor - 1), float32
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"factor must be an int >= 1, got {factor!r}")
+    k = torch.zeros(2 * factor - 1, 2 * factor - 1)
+    k[:factor, :factor] = 1.0 / factor**2
+    return k
 
 
 def motion_kernel(length: float, angle: float, size: int | None = None) -> torch.Tensor:

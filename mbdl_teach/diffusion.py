@@ -1,0 +1,726 @@
+"""Diffusion models as priors for inverse problems (chapter 07).
+
+A denoising diffusion model (DDPM, Ho et al. 2020) learns to undo Gaussian noising. The
+forward process ``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)`` needs no learning;
+a network ``eps(x_t, t)`` is trained to predict the noise that was added, and sampling
+runs the noising backwards (ancestral DDPM, or DDIM's deterministic-to-stochastic family,
+Song et al. 2021). The same network is a prior for inverse problems:
+
+* :func:`as_denoiser`: the model as a :class:`mbdl_teach.denoisers.Denoiser` at any noise
+  level, so chapter 05's :func:`mbdl_teach.pnp.hqs` takes it unchanged (DiffPIR, Zhu et al.
+  2023);
+* :func:`dps`: diffusion posterior sampling (Chung et al. 2023), a gradient of the data term
+  through the network's estimate of ``x_0``;
+* :func:`ddnm`: range-null-space projection (Wang et al. 2023) of that estimate onto the
+  measurements, with a regularised pseudo-inverse for noisy data;
+* :func:`indigo`: INDigo (You, Floros & Dragotti 2023): an invertible network trained to
+  simulate the degradation (:class:`mbdl_teach.inn.DegradationINN`) replaces the coarse part
+  of the estimate by the measurement; no formula for ``H`` is needed.
+
+Images are ``(B, 1, H, W)`` tensors in [0, 1] with ``H`` and ``W`` multiples of 4; inside,
+the network works on ``2 x - 1`` in [-1, 1], as diffusion models do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import weights
+from .checks import check_sigma
+from .denoisers import Denoiser
+
+__all__ = ["Schedule", "q_sample", "epsilon_loss", "UNet", "DiffusionModel", "ddpm_step",
+           "ddim_step", "load_model", "as_denoiser", "DiffusionDenoiser", "ddnm", "dps",
+           "indigo", "posterior_mean", "SCHEDULES"]
+
+SCHEDULES = ("linear", "cosine")
+
+
+# ------------------------------------------------------------------ the noise schedule
+class Schedule:
+    """The variances of the forward process, ``beta_t`` for ``t = 0 .. T-1``.
+
+    Parameters
+    ----------
+    kind : {"linear", "cosine"}
+        ``"linear"``: ``beta`` from ``beta_start`` to ``beta_end`` (Ho et al.);
+        ``"cosine"``: ``abar(t) = cos^2(pi/2 (t/T + s)/(1 + s))`` normalised, ``s = 0.008``
+        (Nichol & Dhariwal 2021), betas clipped at 0.999.
+    T : int
+        Number of noising steps.
+
+    Attributes
+    ----------
+    betas, alpha_bar : Tensor, shape (T,), float64
+        ``alpha_bar[t] = prod_{s <= t} (1 - betas[s])``: ``x_t = sqrt(abar) x_0 +
+        sqrt(1 - abar) eps``.
+    """
+
+    def __init__(self, kind: str = "linear", T: int = 1000, beta_start: float = 1e-4,
+                 beta_end: float = 0.02):
+        if kind not in SCHEDULES:
+            raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
+        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
+            raise ValueError(f"T must be an integer >= 2, got {T!r}")
+        if not 0 < beta_start <= beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
+        self.kind, self.T = kind, T
+        if kind == "linear":
+            betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+        else:
+            s = 0.008
+            t = torch.arange(T + 1, dtype=torch.float64) / T
+            f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+            betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+        self.betas = betas
+        self.alpha_bar = torch.cumprod(1 - betas, 0)
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.kind!r}, T={self.T})"
+
+    def abar(self, t: Tensor | float) -> Tensor:
+        """``alpha_bar`` at (possibly fractional) steps ``t`` in [0, T-1], interpolated
+        linearly in ``log abar``; float64."""
+        t = torch.as_tensor(t, dtype=torch.float64).clamp(0, self.T - 1)
+        lo = t.floor().long()
+        hi = (lo + 1).clamp(max=self.T - 1)
+        w = t - lo
+        la = self.alpha_bar.log()
+        return ((1 - w) * la[lo] + w * la[hi]).exp()
+
+    def sigma(self, t: Tensor | float) -> Tensor:
+        """Noise level of ``x_t / sqrt(abar_t) = x_0 + sigma_t eps``:
+        ``sigma_t = sqrt((1 - abar_t) / abar_t)`` (the [-1, 1] scale)."""
+        a = self.abar(t)
+        return ((1 - a) / a).sqrt()
+
+    def t_of_sigma(self, sigma: Tensor | float) -> Tensor:
+        """The fractional step whose :meth:`sigma` is ``sigma`` (clamped to the schedule's
+        range); float64."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        target = -torch.log1p(sigma**2)  # log abar = -log(1 + sigma^2)
+        la = self.alpha_bar.log()  # decreasing in t
+        hi = torch.searchsorted(-la, -target).clamp(1, self.T - 1)
+        lo = hi - 1
+        w = ((la[lo] - target) / (la[lo] - la[hi])).clamp(0, 1)
+        return lo + w
+
+    def timesteps(self, steps: int) -> list[int]:
+        """``steps`` evenly spaced steps from ``T-1`` down to 0 (the respaced sampler's).
+
+        Raises
+        ------
+        ValueError
+            ``steps`` is not an integer in 1..T.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.T:
+            raise ValueError(f"steps must be an integer in 1..{self.T} (the schedule's T), "
+                             f"got {steps!r}")
+        ts = torch.linspace(self.T - 1, 0, steps).round().long().tolist()
+        return ts
+
+
+def _bcast(v: Tensor, like: Tensor) -> Tensor:
+    return v.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def q_sample(x0: Tensor, t: Tensor | int, schedule: Schedule, noise: Tensor | None = None,
+             generator: torch.Generator | None = None) -> Tensor:
+    """Draw ``x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)``.
+
+    Parameters
+    ----------
+    x0 : Tensor, shape (B, C, H, W)
+        Clean images on the model's scale ([-1, 1]).
+    t : int or Tensor of shape (B,)
+        Steps in 0..T-1.
+    noise : Tensor, optional
+        The standard normal noise (drawn from ``generator`` when not given).
+
+    Returns
+    -------
+    Tensor, shape of ``x0``
+    """
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator).to(x0)
+    a = schedule.abar(torch.as_tensor(t).expand(x0.shape[0]))
+    return _bcast(a.sqrt(), x0) * x0 + _bcast((1 - a).sqrt(), x0) * noise
+
+
+# ------------------------------------------------------------------ the network
+def _time_embedding(t: Tensor, dim: int) -> Tensor:
+    """Sinusoidal embedding of (fractional) steps ``t`` of shape (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    a = t.float()[:, None] * freqs[None]
+    return torch.cat((a.sin(), a.cos()), dim=1)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, tdim: int, groups: int = 8):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(groups, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.temb = nn.Linear(tdim, cout)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: Tensor, temb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x))) + self.temb(temb)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class _Attention(nn.Module):
+    def __init__(self, channels: int, heads: int = 4, groups: int = 8):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv, self.out = nn.Conv2d(channels, 3 * channels, 1), nn.Conv2d(channels, channels, 1)
+        self.heads = heads
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
+        a = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2),
+                                           v.transpose(-1, -2))
+        return x + self.out(a.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    """A small epsilon-prediction UNet: ``unet(x_t, t) -> eps`` (Ho et al.'s design, shrunk).
+
+    Three resolutions (H, H/2, H/4) with ``channels`` features, one residual block per
+    level on the way down and two on the way up (with skip connections), self-attention at
+    the coarsest level and in the middle; the step ``t`` enters every block through a
+    sinusoidal embedding.
+
+    Parameters
+    ----------
+    in_channels : int
+    channels : sequence of 3 ints
+    tdim : int
+        Width of the time embedding.
+
+    Notes
+    -----
+    Input (B, C, H, W) with H and W multiples of 4; ``t`` of shape (B,) (fractional steps
+    are allowed: the embedding is continuous).
+    """
+
+    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64, 64),
+                 tdim: int = 128):
+        super().__init__()
+        if len(channels) != 3 or any(int(c) < 8 or int(c) % 8 for c in channels):
+            raise ValueError(f"channels must be 3 multiples of 8, got {channels!r}")
+        c1, c2, c3 = (int(c) for c in channels)
+        self.in_channels, self.channels, self.tdim = in_channels, (c1, c2, c3), tdim
+        self.t_mlp = nn.Sequential(nn.Linear(tdim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        self.conv_in = nn.Conv2d(in_channels, c1, 3, padding=1)
+        self.down1, self.down2 = _ResBlock(c1, c1, tdim), _ResBlock(c1, c2, tdim)
+        self.down3, self.attn3 = _ResBlock(c2, c3, tdim), _Attention(c3)
+        self.pool1 = nn.Conv2d(c1, c1, 3, stride=2, padding=1)
+        self.pool2 = nn.Conv2d(c2, c2, 3, stride=2, padding=1)
+        self.mid1, self.mid_attn, self.mid2 = _ResBlock(c3, c3, tdim), _Attention(c3), _ResBlock(c3, c3, tdim)
+        self.up3, self.up_attn3 = _ResBlock(c3 + c3, c3, tdim), _Attention(c3)
+        self.up2 = _ResBlock(c3 + c2, c2, tdim)
+        self.up1 = _ResBlock(c2 + c1, c1, tdim)
+        self.norm_out = nn.GroupNorm(8, c1)
+        self.conv_out = nn.Conv2d(c1, in_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        temb = self.t_mlp(_time_embedding(t, self.tdim))
+        h1 = self.down1(self.conv_in(x), temb)                     # H
+        h2 = self.down2(self.pool1(h1), temb)                       # H/2
+        h3 = self.attn3(self.down3(self.pool2(h2), temb))           # H/4
+        h = self.mid2(self.mid_attn(self.mid1(h3, temb)), temb)
+        h = self.up_attn3(self.up3(torch.cat((h, h3), 1), temb))
+        h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.up2(torch.cat((h, h2), 1), temb)
+        h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.up1(torch.cat((h, h1), 1), temb)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+def _check_images(x, name: str = "x", multiple: int = 4) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}")
+    if x.shape[-1] % multiple or x.shape[-2] % multiple:
+        raise ValueError(f"{name} has size {tuple(x.shape[-2:])}: the UNet halves the image twice, "
+                         f"so H and W must be multiples of {multiple} (crop or pad the image)")
+
+
+class DiffusionModel(nn.Module):
+    """An epsilon network and its noise schedule: a generative prior on images in [0, 1].
+
+    Parameters
+    ----------
+    in_channels, channels, tdim :
+        The :class:`UNet`'s.
+    schedule : {"linear", "cosine"}
+    T : int
+        Steps of the forward process.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: Sequence[int] = (32, 64, 64),
+                 tdim: int = 128, schedule: str = "linear", T: int = 1000):
+        super().__init__()
+        self.unet = UNet(in_channels, channels, tdim)
+        self.schedule = Schedule(schedule, T)
+        self.config = dict(in_channels=in_channels, channels=list(self.unet.channels), tdim=tdim,
+                           schedule=schedule, T=T)
+
+    @property
+    def T(self) -> int:
+        return self.schedule.T
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, x_t: Tensor, t: Tensor | float) -> Tensor:
+        """The predicted noise ``eps(x_t, t)`` ([-1, 1] scale), shape of ``x_t``."""
+        _check_images(x_t, "x_t")
+        p = next(self.unet.parameters())
+        t = torch.as_tensor(t, dtype=torch.float32).expand(x_t.shape[0]).to(p.device)
+        return self.unet(x_t.to(p.device, p.dtype), t).to(x_t)
+
+    def predict(self, x_t: Tensor, t: Tensor | float, clip: bool = True) -> tuple[Tensor, Tensor]:
+        """``(eps, x0_hat)``: the noise estimate and Tweedie's estimate of the clean image,
+        ``x0_hat = (x_t - sqrt(1 - abar) eps) / sqrt(abar)`` (clipped to [-1, 1])."""
+        eps = self(x_t, t)
+        a = _bcast(self.schedule.abar(torch.as_tensor(t).expand(x_t.shape[0])), x_t)
+        x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        return eps, (x0.clamp(-1, 1) if clip else x0)
+
+    @torch.no_grad()
+    def sample(self, n: int, steps: int = 50, eta: float = 1.0,
+               generator: torch.Generator | None = None, size: int | tuple[int, int] = 32,
+               sampler: str = "ddim", callback: Callable | None = None,
+               progress: bool = False) -> Tensor:
+        """Draw ``n`` images from the model.
+
+        Parameters
+        ----------
+        n : int
+        steps : int
+            Network evaluations (the schedule respaced, at most ``T``).
+        eta : float
+            DDIM's noise: 0 is deterministic, 1 matches ancestral DDPM (``sampler="ddim"``).
+        generator : torch.Generator, optional
+            All the randomness (start and injected noise) comes from it.
+        size : int or (H, W)
+            Multiples of 4.
+        sampler : {"ddim", "ddpm"}
+            ``"ddpm"``: ancestral sampling with the posterior variance (:func:`ddpm_step`).
+        callback : callable, optional
+            ``callback(i, t, x_t, x0_hat)`` after each step.
+
+        Returns
+        -------
+        Tensor, shape (n, C, H, W), in [0, 1]
+        """
+        if sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+        if not 0 <= eta <= 1:
+            raise ValueError(f"eta must be in [0, 1], got {eta!r}")
+        h, w = (size, size) if isinstance(size, int) else size
+        x = torch.randn((n, self.config["in_channels"], h, w), generator=generator)
+        _check_images(x, "the sample")
+
+        def x0_fn(x_t, t):
+            return self.predict(x_t, t)
+
+        def step(x_t, t, t_prev, eps, x0):
+            if sampler == "ddpm":
+                return ddpm_step(x_t, x0, self.schedule, t, t_prev, generator)
+            return ddim_step(x0, eps, self.schedule, t, t_prev, eta, generator, x_t=x_t)
+
+        return _reverse(self, x, steps, x0_fn, step, callback, progress, "sampling")
+
+
+# ------------------------------------------------------------------ one reverse step
+def _abar_prev(schedule: Schedule, t_prev: int) -> Tensor:
+    return schedule.alpha_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+
+
+def ddpm_step(x_t: Tensor, x0: Tensor, schedule: Schedule, t: int, t_prev: int,
+              generator: torch.Generator | None = None) -> Tensor:
+    """Ancestral step: draw ``x_{t_prev} ~ q(x_{t_prev} | x_t, x_0 = x0_hat)``.
+
+    The posterior of the forward process between two (respaced) steps has mean
+    ``(sqrt(abar_p) b / (1 - abar_t)) x0 + (sqrt(1 - b) (1 - abar_p) / (1 - abar_t)) x_t``
+    and variance ``b (1 - abar_p) / (1 - abar_t)``, with ``b = 1 - abar_t / abar_p``.
+    ``t_prev = -1`` means the end (``abar = 1``): the result is ``x0``.
+    """
+    a_t, a_p = schedule.alpha_bar[t], _abar_prev(schedule, t_prev)
+    b = 1 - a_t / a_p
+    mean = (a_p.sqrt() * b / (1 - a_t)) * x0 + ((1 - b).sqrt() * (1 - a_p) / (1 - a_t)) * x_t
+    var = b * (1 - a_p) / (1 - a_t)
+    if t_prev < 0:
+        return mean
+    return mean + float(var.sqrt()) * torch.randn(x_t.shape, generator=generator).to(x_t)
+
+
+def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, eta: float,
+              generator: torch.Generator | None = None, x_t: Tensor | None = None,
+              noise: str = "ddim") -> Tensor:
+    """``x_{t_prev} = sqrt(abar_p) x0 + sqrt(1 - abar_p - s^2) eps + s z``.
+
+    Parameters
+    ----------
+    noise : {"ddim", "ddnm"}
+        How ``eta`` sets the fresh noise ``s``: ``"ddim"`` (Song et al.):
+        ``s = eta sqrt((1 - abar_p)/(1 - abar_t)) sqrt(1 - abar_t/abar_p)``, so that
+        ``eta = 1`` is DDPM and ``eta = 0`` deterministic; ``"ddnm"`` (Wang et al.):
+        ``s = eta sqrt(1 - abar_p)``, the fraction ``eta`` of the whole noise, which suits
+        samplers that move ``x0`` (projections) between steps.
+    """
+    a_t, a_p = schedule.alpha_bar[t], _abar_prev(schedule, t_prev)
+    if noise == "ddim":
+        s = eta * ((1 - a_p) / (1 - a_t)).sqrt() * (1 - a_t / a_p).sqrt()
+    elif noise == "ddnm":
+        s = eta * (1 - a_p).sqrt()
+    else:
+        raise ValueError(f"noise must be 'ddim' or 'ddnm', got {noise!r}")
+    out = float(a_p.sqrt()) * x0 + float((1 - a_p - s**2).clamp(min=0).sqrt()) * eps
+    if t_prev < 0 or float(s) == 0:
+        return out
+    return out + float(s) * torch.randn(x0.shape, generator=generator).to(x0)
+
+
+def _reverse(model: DiffusionModel, x: Tensor, steps: int, x0_fn: Callable, step: Callable,
+             callback: Callable | None, progress: bool, desc: str,
+             t_start: int | None = None) -> Tensor:
+    """The loop every sampler shares: from ``x`` at the first of ``steps`` respaced steps
+    down to 0; ``x0_fn(x_t, t) -> (eps, x0)``, ``step(x_t, t, t_prev, eps, x0) -> x_prev``.
+    Returns the last ``x0`` on the [0, 1] scale."""
+    ts = model.schedule.timesteps(steps)
+    if t_start is not None:
+        ts = [t for t in ts if t <= t_start]
+    it = range(len(ts))
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=desc, leave=False)
+    x0 = x
+    for i in it:
+        t = ts[i]
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        eps, x0 = x0_fn(x, t)
+        x = step(x, t, t_prev, eps, x0).detach()
+        if callback is not None:
+            callback(i, t, x, x0)
+    return ((x0.detach() + 1) / 2).clamp(0, 1)
+
+
+# ------------------------------------------------------------------ training
+def epsilon_loss(model: DiffusionModel, batch: Tensor | tuple) -> Tensor:
+    """The denoising objective ``E ||eps - eps_theta(x_t, t)||^2`` with ``t`` uniform.
+
+    ``batch`` is ``(x0, t, noise)`` as :func:`diffusion_batches` makes them (clean images in
+    [0, 1], steps, standard normal noise), so that every random draw comes from the
+    training loop's generator.
+    """
+    x0, t, noise = batch
+    x_t = q_sample(2 * x0 - 1, t, model.schedule, noise=noise)
+    return F.mse_loss(model(x_t, t), noise)
+
+
+def diffusion_batches(images: Sequence[Tensor], patch: int, batch: int, T: int) -> Callable:
+    """A batch source for :func:`epsilon_loss`: augmented random patches, steps and noise.
+
+    Returns
+    -------
+    callable
+        ``batches(step, generator) -> (x0, t, noise)``: ``x0`` (batch, C, patch, patch) in
+        [0, 1], ``t`` (batch,) integers in 0..T-1, ``noise`` like ``x0``.
+    """
+    from .data import augment, random_patches
+
+    def batches(step: int, generator: torch.Generator):
+        x0 = augment(random_patches(images, batch, patch, generator=generator), generator)
+        t = torch.randint(T, (batch,), generator=generator)
+        return x0, t, torch.randn(x0.shape, generator=generator)
+
+    return batches
+
+
+# ------------------------------------------------------------------ the model as a denoiser
+class DiffusionDenoiser(Denoiser):
+    """The epsilon network as a Gaussian denoiser at any noise level (DiffPIR's prior step).
+
+    A noisy image ``y = x + sigma n`` in [0, 1] is ``2 y - 1 = x' + 2 sigma n`` on the
+    model's scale, which is ``x_t / sqrt(abar_t)`` at the (fractional) step where the
+    schedule's ``sqrt((1 - abar)/abar)`` equals ``2 sigma``. So the denoiser sets
+    ``x_t = sqrt(abar_t) (2 y - 1)``, predicts ``eps`` and returns Tweedie's
+    ``x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)`` mapped back to [0, 1].
+    Images whose sides are not multiples of 4 are padded (reflect) and cropped back.
+    """
+
+    def __init__(self, model: DiffusionModel, name: str = "diffusion"):
+        super().__init__()
+        self.model, self.name = model.eval(), name
+        self.channels = model.config["in_channels"]
+
+    def _denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
+        sched = self.model.schedule
+        t = sched.t_of_sigma(2 * sigma)
+        a = _bcast(sched.abar(t), x)
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        x_t = a.sqrt() * (2 * xp - 1)
+        eps = self.model(x_t, t.float())
+        x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        return ((x0 + 1) / 2)[..., :h, :w]
+
+
+def as_denoiser(model: DiffusionModel) -> DiffusionDenoiser:
+    """``model`` as a :class:`mbdl_teach.denoisers.Denoiser`: ``den(x, sigma)`` for
+    :func:`mbdl_teach.pnp.hqs` and friends (DiffPIR is HQS with this prior step)."""
+    if not isinstance(model, DiffusionModel):
+        raise TypeError(f"expected a DiffusionModel, got {type(model).__name__}")
+    return DiffusionDenoiser(model)
+
+
+def load_model(name: str = "diffusion", device: str | torch.device | None = None) -> DiffusionModel:
+    """A shipped diffusion model by its manifest name, in eval mode, on ``device``."""
+    model, info = weights.load(name, device=device)
+    if not isinstance(model, DiffusionModel):
+        raise ValueError(f"{name!r} is a {info['model']!r} model, not a diffusion model")
+    model.info = info
+    return model
+
+
+# ------------------------------------------------------------------ guided sampling
+def _check_problem(y: Tensor, model: DiffusionModel, steps: int, shape=None,
+                   op=None) -> tuple[int, ...]:
+    if not isinstance(model, DiffusionModel):
+        raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
+    if not isinstance(y, Tensor) or y.ndim != 4:
+        raise ValueError(f"y must be a tensor of shape (B, C, h, w), got "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
+    model.schedule.timesteps(steps)  # checks steps
+    if shape is None:
+        shape = tuple(op.input_shape(tuple(y.shape)))
+    _check_images(torch.empty(shape, device="meta"), "the reconstruction")
+    if op is not None:
+        out = op(torch.zeros(shape, dtype=y.dtype, device=y.device))
+        if out.shape != y.shape:
+            raise ValueError(f"the operator maps images of shape {tuple(shape)} to "
+                             f"{tuple(out.shape)}, but y has shape {tuple(y.shape)}")
+    return tuple(shape)
+
+
+def _start(shape, generator) -> Tensor:
+    return torch.randn(shape, generator=generator)
+
+
+def ddnm(y: Tensor, op, model: DiffusionModel, steps: int = 50, eta: float = 0.85,
+         generator: torch.Generator | None = None, delta: float = 1e-4,
+         shape: tuple[int, ...] | None = None, callback: Callable | None = None,
+         progress: bool = False) -> Tensor:
+    """Denoising diffusion null-space model (Wang et al., ICLR 2023).
+
+    At each step the clean estimate ``x0_hat`` (clipped to the data range) is replaced by
+    ``x0_hat + A+ (y - H x0_hat)``: its range-space part is taken from ``y``, its
+    null-space part kept. ``A+ = (H^T H + delta I)^{-1} H^T`` (``op.solve_normal``), a
+    regularised pseudo-inverse: Wiener's filter for a blur; ``delta -> 0`` is the exact
+    pseudo-inverse (noise-free data), a larger ``delta`` keeps noise out. The step injects
+    noise the DDNM way (:func:`ddim_step` with ``noise="ddnm"``).
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, C, h, w)
+        The measurement, [0, 1] scale.
+    op : LinearOperator
+        ``H`` (from :mod:`mbdl_teach.operators`).
+    steps, eta : int, float
+    generator : torch.Generator, optional
+    delta : float
+        > 0.
+    shape : tuple, optional
+        Shape of the reconstruction (default: the operator's input shape for ``y``).
+    callback : callable, optional
+        ``callback(i, t, x_t, x0)`` after each step.
+
+    Returns
+    -------
+    Tensor, shape ``shape``, in [0, 1]
+    """
+    shape = _check_problem(y, model, steps, shape, op)
+
+    def project(x0):
+        # in float64: (H^T H + delta)^{-1} is 1/delta on the null space, where float32
+        # rounding of H^T r would otherwise land
+        x01 = (x0 + 1).double() / 2
+        r = y.double() - op(x01)
+        return (2 * (x01 + op.solve_normal(op.T(r), delta)) - 1).to(x0.dtype)
+
+    def x0_fn(x_t, t):
+        eps, x0 = model.predict(x_t, t)
+        return eps, project(x0)
+
+    def step(x_t, t, t_prev, eps, x0):
+        return ddim_step(x0, eps, model.schedule, t, t_prev, eta, generator, noise="ddnm")
+
+    with torch.no_grad():
+        return _reverse(model, _start(shape, generator), steps, x0_fn, step, callback,
+                        progress, "DDNM")
+
+
+def dps(y: Tensor, op, model: DiffusionModel, steps: int = 50, zeta: float = 1.0,
+        generator: torch.Generator | None = None, eta: float = 1.0,
+        shape: tuple[int, ...] | None = None, callback: Callable | None = None,
+        progress: bool = False) -> Tensor:
+    """Diffusion posterior sampling (Chung et al., ICLR 2023).
+
+    After each unconditional step (:func:`ddim_step`, ``eta = 1``: DDPM-like), the sample
+    moves down the gradient of the data misfit of the clean estimate,
+    ``x_{t-1} -= zeta grad_{x_t} ||y - H x0_hat(x_t)|| `` (the norm, not its square, as the
+    authors use: the step is scale-free). The gradient goes through the network, so each
+    step costs a forward and a backward pass.
+
+    Parameters
+    ----------
+    zeta : float
+        Step size (tune it on training images).
+
+    Other parameters and the return value are :func:`ddnm`'s.
+    """
+    shape = _check_problem(y, model, steps, shape, op)
+    state = {}
+
+    def x0_fn(x_t, t):
+        x_t = x_t.detach().requires_grad_(True)
+        with torch.enable_grad():
+            eps, x0 = model.predict(x_t, t, clip=False)
+            misfit = torch.linalg.vector_norm((y - op((x0 + 1) / 2)).flatten(1), dim=1).sum()
+            state["grad"] = torch.autograd.grad(misfit, x_t)[0]
+        return eps.detach(), x0.detach().clamp(-1, 1)
+
+    def step(x_t, t, t_prev, eps, x0):
+        x = ddim_step(x0, eps, model.schedule, t, t_prev, eta, generator, x_t=x_t)
+        return x - zeta * state["grad"] if t_prev >= 0 else x
+
+    return _reverse(model, _start(shape, generator), steps, x0_fn, step, callback, progress,
+                    "DPS")
+
+
+def indigo(y: Tensor, inn, model: DiffusionModel, steps: int = 50,
+           generator: torch.Generator | None = None, eta: float = 0.85, zeta: float = 0.0,
+           weight: float = 1.0, shape: tuple[int, ...] | None = None,
+           callback: Callable | None = None, progress: bool = False) -> Tensor:
+    """INDigo (You, Floros & Dragotti 2023): consistency through an invertible network.
+
+    ``inn`` (a :class:`mbdl_teach.inn.DegradationINN`) was trained so that its coarse part
+    of a clean image is the degraded image. At each step the clean estimate is split,
+    ``(c, d) = INN(x0_hat)``; the coarse part is replaced by the measurement and the INN's
+    inverse gives ``x0_cons = INN^{-1}(y, d)``, an image whose simulated degradation is
+    ``y`` and whose details are the model's. The step then uses
+    ``x0_hat + weight (x0_cons - x0_hat)`` as its clean estimate (DDNM's noise injection);
+    ``zeta > 0`` adds INDIGO+'s gradient step on ``||x0_cons - x0_hat||^2`` through the
+    network. No formula for ``H`` is used: with the plain Haar INN (block means) and
+    average-pooling data, this is DDNM's projection exactly.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, 1, h, w)
+        The measurement at the INN's coarse resolution (block-average it first when the
+        observation is finer than the INN's coarse part).
+    inn : DegradationINN
+    weight : float
+        In (0, 1]: how far the estimate moves to the consistent image (below 1 for noisy
+        ``y``).
+    zeta : float
+        INDIGO+'s gradient step (0: none; each step then costs no backward pass).
+
+    Other parameters and the return value are :func:`ddnm`'s; the reconstruction has
+    ``inn.factor`` times the size of ``y`` unless ``shape`` says otherwise.
+    """
+    if shape is None and isinstance(y, Tensor) and y.ndim == 4:
+        shape = (y.shape[0], 1, y.shape[-2] * inn.factor, y.shape[-1] * inn.factor)
+    shape = _check_problem(y, model, steps, shape)
+    coarse_shape = (shape[0], 1, shape[-2] // inn.factor, shape[-1] // inn.factor)
+    if tuple(y.shape) != coarse_shape:
+        raise ValueError(f"y has shape {tuple(y.shape)} but the INN's coarse part of a "
+                         f"{tuple(shape)} image has shape {coarse_shape}")
+    if not 0 < weight <= 1:
+        raise ValueError(f"weight must be in (0, 1], got {weight!r}")
+    state = {}
+
+    def consistent(x0):
+        _, d = inn((x0 + 1) / 2)
+        return 2 * inn.inverse(y, d) - 1
+
+    def x0_fn(x_t, t):
+        if zeta > 0:
+            x_t = x_t.detach().requires_grad_(True)
+            with torch.enable_grad():
+                eps, x0 = model.predict(x_t, t)
+                x0c = consistent(x0)
+                loss = (x0c.detach() - x0).pow(2).sum()
+                state["grad"] = torch.autograd.grad(loss, x_t)[0]
+            eps, x0, x0c = eps.detach(), x0.detach(), x0c.detach()
+        else:
+            eps, x0 = model.predict(x_t, t)
+            x0c = consistent(x0)
+        return eps, x0 + weight * (x0c - x0)
+
+    def step(x_t, t, t_prev, eps, x0):
+        x = ddim_step(x0, eps, model.schedule, t, t_prev, eta, generator, noise="ddnm")
+        return x - zeta * state["grad"] if zeta > 0 and t_prev >= 0 else x
+
+    with torch.set_grad_enabled(zeta > 0):
+        return _reverse(model, _start(shape, generator), steps, x0_fn, step, callback,
+                        progress, "INDigo")
+
+
+def posterior_mean(solver: Callable, n_samples: int, generator: torch.Generator | None = None,
+                   return_samples: bool = False, **kwargs) -> Tensor | tuple[Tensor, Tensor]:
+    """Average ``n_samples`` runs of a sampler: an estimate of the posterior mean.
+
+    Parameters
+    ----------
+    solver : callable
+        :func:`ddnm`, :func:`dps`, :func:`indigo` (or any ``solver(..., generator=g)``).
+    n_samples : int
+    generator : torch.Generator, optional
+        Shared by the runs, one after the other (seeded runs replay).
+    return_samples : bool
+        Also return the samples, shape (n_samples, B, C, H, W) (their per-pixel standard
+        deviation maps the sampler's uncertainty).
+    **kwargs
+        The solver's arguments.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    samples = torch.stack([solver(generator=generator, **kwargs) for _ in range(n_samples)])
+    mean = samples.mean(0)
+    return (mean, samples) if return_samples else mean
+
+
+def check_shipped(model: DiffusionModel, info: dict) -> None:
+    """A shipped prior denoises held-out patches (sigma 25/255) by at least 5 dB and its
+    samples have the training images' mean grey level within 0.15."""
+    from . import data, metrics
+
+    g = torch.Generator().manual_seed(0)
+    x = data.random_patches([data.load_image(n) for n in data.TEST_IMAGES], 16, 32, generator=g)
+    y = data.add_gaussian_noise(x, 25 / 255, generator=g)
+    with torch.no_grad():
+        gain = float((metrics.psnr(as_denoiser(model)(y, 25 / 255).clamp(0, 1), x)
+                      - metrics.psnr(y, x)).mean())
+        samples = model.sample(8, steps=20, generator=g)
+    assert gain > 5, f"{info.get('file')}: the denoiser view gains only {gain:.2f} dB"
+    assert abs(float(samples.mean()) - 0.45) < 0.15, f"sample mean {float(samples.mean()):.2f}"
+
+
+weights.register_model("diffusion", DiffusionModel, check=check_shipped)
