@@ -33,7 +33,7 @@ from .training import fit, init_distributed
 from .unfolding import nmse_per_layer, train_unfolded
 
 __all__ = ["RECIPES", "EXPORTERS", "DENOISER_SIZES", "LISTA_SIZES", "DIFFUSION_SIZES",
-           "train_diffusion", "export_diffusion", "register_recipe", "get_recipe",
+           "train_diffusion", "export_diffusion", "INN_SIZES", "export_inn", "register_recipe", "get_recipe",
            "train_denoiser", "validation_psnr", "export_denoiser", "train_lista", "main"]
 
 #: Sizes of the denoiser recipes (patches of ``data.TRAIN_IMAGES``, 8 flips/rotations).
@@ -333,11 +333,66 @@ def export_diffusion(profile: str, checkpoint: str | Path | None = None,
         directory=directory, note=note, extra={"machine": _machine()}, half=True)
 
 
+#: INDigo's invertible networks, one per degradation of chapter 07 (both profiles alike:
+#: they are small and train in minutes). ``kernel_std``/``factor``: the degradation of
+#: :func:`mbdl_teach.data.degraded_patches` they learn to simulate.
+INN_SIZES = {
+    "inn_blur": dict(degradation=dict(kernel_std=1.6, factor=1), levels=1, steps=2, hidden=16,
+                     blocks=1, patch=32, batch=16, n_steps=3000, lr=1e-3),
+    "inn_sr4": dict(degradation=dict(kernel_std=None, factor=4), levels=2, steps=2, hidden=16,
+                    blocks=1, patch=32, batch=16, n_steps=1000, lr=1e-3),
+}
+
+
+def _inn_recipe(name: str) -> Callable:
+    def recipe(profile="quick", out=None, n_steps=None, progress=True, milestones=None,
+               checkpoint=None):
+        from .inn.degradation import train_degradation_inn
+
+        s = dict(INN_SIZES[name])
+        n = int(n_steps or s["n_steps"])
+        inn, hist = train_degradation_inn(
+            s["degradation"]["kernel_std"], s["degradation"]["factor"], s["levels"], n,
+            steps=s["steps"], hidden=s["hidden"], blocks=s["blocks"], patch=s["patch"],
+            batch=s["batch"], lr=s["lr"], checkpoint=_checkpoint_path(name, checkpoint),
+            progress=progress)
+        print(f"{name}: {hist.steps} steps, {hist.seconds:.0f} s, coarse MSE (last 100) "
+              f"{sum(hist.losses[-100:]) / len(hist.losses[-100:]):.3g}")
+        return {"history": hist, "model": inn}
+
+    recipe.__name__ = f"train_{name}"
+    recipe.__doc__ = (f"Recipe ``{name}``: a :class:`mbdl_teach.inn.DegradationINN` trained to "
+                      f"simulate {INN_SIZES[name]['degradation']} (see :data:`INN_SIZES`).")
+    return recipe
+
+
+def export_inn(name: str, profile: str, checkpoint: str | Path | None = None,
+               milestones=None, directory: str | Path | None = None) -> dict:
+    """Ship one of :data:`INN_SIZES` from its checkpoint."""
+    from .inn import degradation  # noqa: F401  (registers the model kind)
+    from .training import load_checkpoint
+
+    ckpt = _checkpoint_path(name, checkpoint)
+    steps = int(load_checkpoint(ckpt)["step"])
+    s = INN_SIZES[name]
+    return weights.export(
+        name, ckpt, kind="degradation_inn",
+        config=dict(levels=s["levels"], steps=s["steps"], hidden=s["hidden"], blocks=s["blocks"]),
+        command=f"python -m mbdl_teach.recipes {name} --steps {steps}", profile=profile,
+        schedule=f"Adam lr {s['lr']:g}, x0.3 at step {int(0.8 * steps)}",
+        data={"images": list(data.TRAIN_IMAGES), "patch": s["patch"], "batch": s["batch"],
+              "description": "noise-free pairs of data.degraded_patches (finer grid, "
+                             "oversample 2), block-averaged to the coarse resolution"},
+        directory=directory, extra={"machine": _machine(), "degradation": s["degradation"]})
+
+
 #: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
 RECIPES: dict[str, Callable] = {"lista": train_lista, "diffusion": train_diffusion}
+RECIPES.update({name: _inn_recipe(name) for name in INN_SIZES})
 RECIPES.update({name: _denoiser_recipe(name) for name in DENOISER_SIZES})
 #: name -> exporter (``fn(profile, checkpoint, milestones)``): the recipes ``--export`` ships.
 EXPORTERS: dict[str, Callable] = {"diffusion": export_diffusion}
+EXPORTERS.update({name: (lambda p, c, m, _n=name: export_inn(_n, p, c, m)) for name in INN_SIZES})
 EXPORTERS.update({name: (lambda p, c, m, _n=name: export_denoiser(_n, p, c, m))
                   for name in DENOISER_SIZES})
 
