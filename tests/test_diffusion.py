@@ -209,3 +209,49 @@ def test_degraded_patches_come_from_the_finer_grid():
     coarse = Blur(gaussian_kernel(1.6))(x)  # the reconstruction model: close, not equal
     err = float((coarse - y).abs().mean())
     assert 1e-4 < err < 0.02
+
+
+def test_chapter_07_checkers():
+    from mbdl_teach import exercises as E
+
+    sched_ref = lambda x0, t, b, n: D.q_sample(  # noqa: E731  (the package's, independently)
+        x0, t, _schedule_from(b), noise=n)
+    assert E.check_q_sample(sched_ref)
+    assert not E.check_q_sample(lambda x0, t, b, n: x0 + n)
+    off_by_one = lambda x0, t, b, n: E.reference_q_sample(x0, (t - 1).clamp(min=0), b, n)  # noqa: E731
+    assert not E.check_q_sample(off_by_one)
+    proj = lambda x0, y, op, d: x0 + op.T(y - op(x0))  # noqa: E731  (no normal-equation solve)
+    assert not E.check_ddnm_projection(proj)
+
+    def dense(x0, y, op, d):  # with the operator's matrix, built column by column
+        n = x0.numel()
+        cols = torch.eye(n, dtype=torch.float64).reshape(n, *x0.shape[1:])[:, None]
+        H = torch.stack([op(c[None] if c.ndim == 3 else c).flatten() for c in cols], 1)
+        A = torch.linalg.solve(H.T @ H + d * torch.eye(n, dtype=torch.float64), H.T)
+        return x0 + (A @ (y.flatten() - H @ x0.flatten())).reshape(x0.shape)
+
+    assert E.check_ddnm_projection(dense)
+
+
+def _schedule_from(betas):
+    s = D.Schedule("linear", T=2)
+    s.T, s.betas = len(betas), betas
+    s.alpha_bar = torch.cumprod(1 - betas, 0)
+    return s
+
+
+@pytest.mark.parametrize("solver", ["sample", "ddnm", "dps", "indigo"])
+def test_with_an_oracle_network_every_sampler_returns_the_truth(solver):
+    """If the network knew the clean image, every sampler (any noise, any guidance that the
+    truth satisfies) would end on it: the loops put no error of their own in."""
+    x = data.load_image("camera", size=32)[None]
+    m = D.DiffusionModel(channels=(8, 16, 16), tdim=32)
+    m.unet = Oracle(2 * x - 1, m.schedule)
+    g = torch.Generator().manual_seed(0)
+    blur = Blur(gaussian_kernel(1.6))
+    out = {"sample": lambda: m.sample(1, steps=20, generator=g),
+           "ddnm": lambda: D.ddnm(blur(x), blur, m, steps=20, delta=0.01, generator=g),
+           "dps": lambda: D.dps(blur(x), blur, m, steps=20, zeta=1.0, generator=g),
+           "indigo": lambda: D.indigo(F.avg_pool2d(x, 2), DegradationINN(1, 0), m, steps=20,
+                                      generator=g)}[solver]()
+    assert torch.allclose(out, x, atol=1e-5)
