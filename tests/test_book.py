@@ -5,9 +5,7 @@ every page and finds its maths typeset by MathJax and its images, the Colab badg
 included, loaded."""
 import html as htmllib
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -180,13 +178,6 @@ def test_code_blocks_in_book_pages_fit_the_page(built_book, page):
 
 
 # ------------------------------------------------------------------ real browser, offline
-def _browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 # Every host name resolves to nothing and every connection goes to a closed local port:
 # no fetch from another host can succeed, whatever network the test machine has.
 NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
@@ -194,23 +185,8 @@ NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1
 
 
 @pytest.fixture(scope="module")
-def driver():
-    browser, chromedriver = _browser(), shutil.which("chromedriver")
-    if not browser or not chromedriver:
-        msg = "headless Chromium not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + ": CI must install it")
-        pytest.skip(msg)
-    webdriver = pytest.importorskip("selenium.webdriver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--disable-quic", *NO_NETWORK):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=chromedriver))
-    drv.set_page_load_timeout(60)
+def driver(start_chromium):
+    drv = start_chromium(("--disable-quic", *NO_NETWORK), timeout=60, logs=True)
     drv.set_script_timeout(60)
     yield drv
     drv.quit()

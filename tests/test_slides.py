@@ -7,7 +7,6 @@ disk with every network request sent to a dead proxy, and checks the slide count
 images loaded, that the maths rendered and that nothing was fetched from the network.
 """
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -94,25 +93,10 @@ def test_every_chapter_has_a_deck_and_nothing_remote(decks):
 
 
 @pytest.fixture(scope="module")
-def offline_driver():
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    chromedriver = shutil.which("chromedriver")
-    if not browser or not chromedriver:
-        msg = "headless Chromium not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + ": CI must install it")
-        pytest.skip(msg)
-    webdriver = pytest.importorskip("selenium.webdriver")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--disable-sync", "--allow-file-access-from-files",
-                 # the network is unreachable: every http(s) request goes to a dead proxy
-                 "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=chromedriver))
-    drv.set_page_load_timeout(120)
+def offline_driver(start_chromium):
+    # the network is unreachable: every http(s) request goes to a dead proxy
+    drv = start_chromium(("--allow-file-access-from-files", "--proxy-server=http://127.0.0.1:9",
+                          "--proxy-bypass-list=<-loopback>"), timeout=120)
     drv.set_window_size(1280, 900)
     yield drv
     drv.quit()
