@@ -338,7 +338,7 @@ def export_diffusion(profile: str, checkpoint: str | Path | None = None,
 #: :func:`mbdl_teach.data.degraded_patches` they learn to simulate.
 INN_SIZES = {
     "inn_blur": dict(degradation=dict(kernel_std=1.6, factor=1), levels=1, steps=2, hidden=16,
-                     blocks=1, patch=32, batch=16, n_steps=3000, lr=1e-3),
+                     blocks=1, patch=32, batch=16, n_steps=6000, lr=3e-3),
     "inn_sr4": dict(degradation=dict(kernel_std=None, factor=4), levels=2, steps=2, hidden=16,
                     blocks=1, patch=32, batch=16, n_steps=1000, lr=1e-3),
 }

@@ -113,18 +113,25 @@ def pigment_mixtures(n: int, elements, rng: np.random.Generator,
 
 
 def unmixing_batches(lines: Lines, detector: Detector, n_pool: int = 4096,
-                     counts_range=(1e3, 3e5), seed: int = 0):
+                     counts_range=(1e3, 3e5), seed: int = 0, fine: bool = False):
     """A batch source for :func:`~mbdl_teach.unfolding.train_unfolded`: spectra of random
-    pigment mixtures from the finer model (efficiency, tails, escape peaks, continuum),
-    count level log-uniform in ``counts_range``, Poisson noise; the targets are the
-    network's normalised coordinates (amounts x column norm / (total / n_channels)).
+    pigment mixtures, count level log-uniform in ``counts_range``, Poisson noise; the
+    targets are the network's normalised coordinates (amounts x column norm / (total /
+    n_channels)).
+
+    By default the spectra come from the line library the least-squares methods fit (plus
+    the continuum), not from the finer model that makes the test cube (efficiency curve,
+    tails, escape peaks): like them, the network never sees what the library lacks.
+    ``fine=True`` trains on the finer model instead (an upper bound: that network has
+    learned the test cube's detector).
 
     A pool of ``n_pool`` noise-free spectra is simulated once; each batch picks from it,
     scales and draws Poisson noise with the step's generator.
     """
     rng = np.random.default_rng(seed)
     amounts = pigment_mixtures(n_pool, lines.elements, rng)
-    spec, amounts = simulate_spectra(amounts, lines, detector, background=rng.uniform(0.1, 0.6, n_pool))
+    spec, amounts = simulate_spectra(amounts, lines, detector, fine=fine,
+                                     background=rng.uniform(0.1, 0.6, n_pool))
     spec = torch.tensor(spec, dtype=torch.float32)
     amounts = torch.tensor(amounts, dtype=torch.float32)
     lo, hi = np.log(counts_range[0]), np.log(counts_range[1])
