@@ -68,7 +68,7 @@ def main() -> None:
                       key=lambda v: psnr(op.solve_normal(op.T(yt), v), xt))
             plam = max([0.05, 0.23, 1.0], key=lambda v: psnr(
                 pnp.hqs(yt, op, den, s, noise_level=SIGMA, lam=v)[0], xt))
-            zeta = max([0.3, 1.0, 3.0], key=lambda z: psnr(diffusion.dps(
+            zeta = max([0.3, 1.0, 3.0, 10.0], key=lambda z: psnr(diffusion.dps(
                 yt, op, model, s, zeta=z, generator=torch.Generator().manual_seed(5)), xt))
         print(f"\n{name}: tuned on training patches: Wiener lambda {lam:g}, DiffPIR lambda "
               f"{plam:g}, DPS zeta {zeta:g}")

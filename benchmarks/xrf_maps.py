@@ -7,7 +7,8 @@ The painting of chapter 09 (``xrf.synthetic_cube``, astronaut regions -> pigment
 model with efficiency, tails and escape peaks) at 2e3, 2e4 and 2e5 counts per pixel. Methods:
 ROI windows, PyMca's FastXRFLinearFit (when pymca5 is installed), batched NNLS (FISTA),
 FRI with element discovery, and the unfolded unmixing network (10 layers, trained on random
-pigment mixtures for ``--steps`` steps, never on the painting). Reported: mean and per-element
+pigment mixtures simulated with the line library for ``--steps`` steps, never on the
+painting or its finer detector model). Reported: mean and per-element
 correlation and NMSE (after the best scale) against the true maps, time per pixel (one
 thread), and FRI's element-discovery precision and recall.
 """
