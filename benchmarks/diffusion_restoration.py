@@ -8,8 +8,8 @@ Two problems on 32x32 patches of ``data.TEST_IMAGES``, made on a grid twice as f
 super-resolution, both with noise 0.01. Baselines: Tikhonov/Wiener (lambda tuned) and, for
 super-resolution, bicubic interpolation. Solvers, all with the same number of network
 evaluations: DiffPIR (``pnp.hqs`` with the model as denoiser, lambda tuned), DPS (zeta
-tuned), DDNM (pseudo-inverse = the tuned Wiener filter), INDigo with the plain Haar INN and
-with the shipped learned INN. Every hyper-parameter is tuned on patches of
+tuned), DDNM (regularised pseudo-inverse, delta tuned), INDigo with the plain Haar INN and
+with the shipped learned INNs. Every hyper-parameter is tuned on patches of
 ``data.TRAIN_IMAGES``. PSNR (dB) is the mean over patches of the output clipped to [0, 1];
 "mean of K" averages K samples. Time is seconds per patch on one torch thread.
 """
@@ -50,11 +50,13 @@ def main() -> None:
           f"{args.n_test} test / {args.n_tune} tuning patches, means of {args.n_mean}")
     tasks = {
         "deblur": dict(op=operators.Blur(operators.gaussian_kernel(1.6)), std=1.6, factor=1,
-                       inn=weights.load("inn_blur")[0], haar=DegradationINN(1, 0),
-                       coarse=lambda y: F.avg_pool2d(y, 2)),
+                       inns={"Haar": DegradationINN(1, 0),
+                             "learned, papers' loss": weights.load("inn_blur_l2")[0],
+                             "learned, stable": weights.load("inn_blur")[0]},
+                       coarse=lambda y: F.avg_pool2d(y, 2), deltas=(0.01, 0.03, 0.1)),
         "sr4": dict(op=operators.Downsample(4, operators.box_kernel(4)), std=None, factor=4,
-                    inn=weights.load("inn_sr4")[0], haar=DegradationINN(2, 0),
-                    coarse=lambda y: y),
+                    inns={"Haar": DegradationINN(2, 0), "learned": weights.load("inn_sr4")[0]},
+                    coarse=lambda y: y, deltas=(0.001, 0.01, 0.1)),
     }
     for name, t in tasks.items():
         op, s = t["op"], args.steps
@@ -70,8 +72,10 @@ def main() -> None:
                 pnp.hqs(yt, op, den, s, noise_level=SIGMA, lam=v)[0], xt))
             zeta = max([0.3, 1.0, 3.0, 10.0], key=lambda z: psnr(diffusion.dps(
                 yt, op, model, s, zeta=z, generator=torch.Generator().manual_seed(5)), xt))
+            delta = max(t["deltas"], key=lambda d: psnr(diffusion.ddnm(
+                yt, op, model, s, delta=d, generator=torch.Generator().manual_seed(5)), xt))
         print(f"\n{name}: tuned on training patches: Wiener lambda {lam:g}, DiffPIR lambda "
-              f"{plam:g}, DPS zeta {zeta:g}")
+              f"{plam:g}, DPS zeta {zeta:g}, DDNM delta {delta:g}")
         rows = [("Wiener / Tikhonov", psnr(op.solve_normal(op.T(y), lam), x), None, None)]
         if t["factor"] > 1:
             rows.append(("bicubic", psnr(F.interpolate(y, scale_factor=4, mode="bicubic"), x),
@@ -79,13 +83,13 @@ def main() -> None:
         methods = {
             "DiffPIR": (lambda g: pnp.hqs(y, op, den, s, noise_level=SIGMA, lam=plam)[0], 1),
             "DPS": (lambda g: diffusion.dps(y, op, model, s, zeta=zeta, generator=g), 1),
-            "DDNM": (lambda g: diffusion.ddnm(y, op, model, s, delta=lam, generator=g),
+            "DDNM": (lambda g: diffusion.ddnm(y, op, model, s, delta=delta, generator=g),
                      args.n_mean),
-            "INDigo, Haar INN": (lambda g: diffusion.indigo(t["coarse"](y), t["haar"], model, s,
-                                                            generator=g), 1),
-            "INDigo, learned INN": (lambda g: diffusion.indigo(t["coarse"](y), t["inn"], model,
-                                                               s, generator=g), args.n_mean),
         }
+        for iname, net in t["inns"].items():
+            methods[f"INDigo, {iname}"] = (
+                lambda g, net=net: diffusion.indigo(t["coarse"](y), net, model, s, generator=g),
+                args.n_mean if iname.startswith("learned") else 1)
         for method, (fn, k) in methods.items():
             g = torch.Generator().manual_seed(6)
             with torch.no_grad():

@@ -255,3 +255,30 @@ def test_with_an_oracle_network_every_sampler_returns_the_truth(solver):
            "indigo": lambda: D.indigo(F.avg_pool2d(x, 2), DegradationINN(1, 0), m, steps=20,
                                       generator=g)}[solver]()
     assert torch.allclose(out, x, atol=1e-5)
+
+
+def test_the_full_profile_model_takes_64x64_patches():
+    from mbdl_teach.recipes import DIFFUSION_SIZES
+
+    s = DIFFUSION_SIZES["full"]
+    m = D.DiffusionModel(**s["config"])
+    assert 2e6 < m.num_parameters() < 5e6
+    x0 = torch.rand(2, 1, s["patch"], s["patch"])
+    loss = D.epsilon_loss(m, (x0, torch.tensor([3, 900]), torch.randn_like(x0)))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_inverse_gain_and_the_stability_term():
+    from mbdl_teach.inn import degradation_loss, inverse_gain
+
+    x = data.random_patches([data.load_image("camera")], 4, 16,
+                            generator=torch.Generator().manual_seed(0))
+    assert abs(inverse_gain(DegradationINN(1, 0), x) - 1) < 1e-4  # block means: gain 1
+    torch.manual_seed(0)
+    inn = DegradationINN(1, 2, hidden=8)
+    for p in inn.parameters():
+        p.data.normal_(0, 0.3)
+    assert inverse_gain(inn, x) > 1.5
+    batch = (x, F.avg_pool2d(x, 2))
+    plain = degradation_loss(inn, batch)
+    assert degradation_loss(inn, batch, stability=1.0) > plain > 0

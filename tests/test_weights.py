@@ -112,7 +112,8 @@ def test_the_package_ships_only_what_the_notebooks_load():
     assert not any(name.endswith(".resume.pt") for name in files)
 
 
-@pytest.mark.parametrize("name", ["dncnn", "winnet", "diffusion", "inn_blur", "inn_sr4"])
+@pytest.mark.parametrize("name", ["dncnn", "winnet", "diffusion", "inn_blur", "inn_blur_l2",
+                                  "inn_sr4"])
 def test_shipped_weights_listed_and_intact(name):
     assert name in SHIPPED, f"{name} is not in the weights manifest"
     info = SHIPPED[name]

@@ -47,7 +47,7 @@ from ``mbdl_teach.inn``.
 from .blocks import (SPLITS, FixedSplit, LearnedLiftingStep, LINN, NoiseSoftThreshold, PUNet,
                      dct_matrix, split_filters)
 from .winnet import ConvLISTA, WINNet, estimate_sigma
-from .degradation import DegradationINN, degradation_loss, train_degradation_inn
+from .degradation import DegradationINN, degradation_loss, inverse_gain, train_degradation_inn
 
 __all__ = [
     "SPLITS",
@@ -63,5 +63,6 @@ __all__ = [
     "estimate_sigma",
     "DegradationINN",
     "degradation_loss",
+    "inverse_gain",
     "train_degradation_inn",
 ]

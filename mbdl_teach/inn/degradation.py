@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from .. import weights
 from .blocks import LearnedLiftingStep, _check_int
 
-__all__ = ["DegradationINN", "degradation_loss", "degradation_batches", "train_degradation_inn"]
+__all__ = ["DegradationINN", "degradation_loss", "degradation_batches", "inverse_gain",
+           "train_degradation_inn"]
 
 
 class DegradationINN(nn.Module):
@@ -117,11 +118,35 @@ class DegradationINN(nn.Module):
         return self(x)[0]
 
 
-def degradation_loss(inn: DegradationINN, batch: tuple[Tensor, Tensor]) -> Tensor:
+def degradation_loss(inn: DegradationINN, batch: tuple[Tensor, Tensor],
+                     stability: float = 0.0, probe: float = 0.01) -> Tensor:
     """``mean ||coarse(x) - y_f||^2`` with ``y_f`` the degraded image at the coarse
-    resolution (``batch = (x, y_f)``)."""
+    resolution (``batch = (x, y_f)``), the INDigo training loss.
+
+    ``stability > 0`` adds ``stability * mean ||INN^{-1}(c + e, d) - x||^2`` with ``e`` white
+    noise of std ``probe`` on the coarse part: how much the inverse amplifies an error in
+    the measurement. Many lifting steps simulate the same degradation; this term picks
+    ones whose inverse does not blow noise up (our addition, for noisy measurements; the
+    papers train with the first term only). The probe noise comes from the global
+    generator (:func:`train_degradation_inn` seeds it, and a resumed run restores it).
+    """
     x, y = batch
-    return F.mse_loss(inn.coarse(x), y)
+    c, d = inn(x)
+    loss = F.mse_loss(c, y)
+    if stability > 0:
+        e = probe * torch.randn(c.shape).to(c)
+        loss = loss + stability * F.mse_loss(inn.inverse(c + e, d), x)
+    return loss
+
+
+def inverse_gain(inn: DegradationINN, x: Tensor, probe: float = 0.005,
+                 generator: torch.Generator | None = None) -> float:
+    """RMS error of ``INN^{-1}(c + e, d)`` per unit of RMS noise ``e`` on the coarse part:
+    how much a measurement error grows through INDigo's consistency step (1 for Haar)."""
+    with torch.no_grad():
+        c, d = inn(x)
+        e = probe * torch.randn(c.shape, generator=generator).to(c)
+        return float((inn.inverse(c + e, d) - x).pow(2).mean().sqrt() / e.pow(2).mean().sqrt())
 
 
 def degradation_batches(kernel_std: float | None, factor: int, levels: int, patch: int,
@@ -149,18 +174,23 @@ def degradation_batches(kernel_std: float | None, factor: int, levels: int, patc
 
 def train_degradation_inn(kernel_std: float | None, factor: int, levels: int, n_steps: int,
                           steps: int = 2, hidden: int = 16, blocks: int = 1, patch: int = 32,
-                          batch: int = 16, lr: float = 1e-3, checkpoint=None,
-                          progress: bool = True) -> tuple[DegradationINN, object]:
-    """Train a :class:`DegradationINN` to simulate a degradation (Adam, one decay at 80%)."""
+                          batch: int = 16, lr: float = 1e-3, stability: float = 0.0,
+                          checkpoint=None, progress: bool = True) -> tuple[DegradationINN, object]:
+    """Train a :class:`DegradationINN` to simulate a degradation (Adam, one decay at 80%;
+    ``stability``: see :func:`degradation_loss`)."""
     from ..training import fit
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         inn = DegradationINN(levels, steps, hidden, blocks)
-    hist = fit(inn, degradation_loss, degradation_batches(kernel_std, factor, levels, patch, batch),
-               n_steps, lr=lr, milestones=[max(1, int(0.8 * n_steps))], gamma=0.3,
-               checkpoint=checkpoint, checkpoint_every=100, progress=progress, seed=0,
-               desc="degradation INN")
+    loss = (degradation_loss if not stability
+            else lambda m, b: degradation_loss(m, b, stability=stability))
+    with torch.random.fork_rng(devices=[]):  # the stability probes replay; global state kept
+        torch.manual_seed(1)
+        hist = fit(inn, loss, degradation_batches(kernel_std, factor, levels, patch, batch),
+                   n_steps, lr=lr, milestones=[max(1, int(0.8 * n_steps))], gamma=0.3,
+                   checkpoint=checkpoint, checkpoint_every=100, progress=progress, seed=0,
+                   desc="degradation INN")
     return inn, hist
 
 
@@ -178,6 +208,9 @@ def _check_shipped(inn: DegradationINN, info: dict) -> None:
         ours = float(F.mse_loss(inn.coarse(x), y))
         haar = float(F.mse_loss(F.avg_pool2d(x, inn.factor), y))
     assert ours < 0.5 * haar, f"{info.get('file')}: coarse MSE {ours:.2e} vs Haar's {haar:.2e}"
+    if d.get("max_inverse_gain"):
+        gain = inverse_gain(inn, x, generator=g)
+        assert gain < d["max_inverse_gain"], f"{info.get('file')}: inverse gain {gain:.1f}"
 
 
 weights.register_model("degradation_inn", DegradationINN, check=_check_shipped)
