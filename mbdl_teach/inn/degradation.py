@@ -195,7 +195,9 @@ def train_degradation_inn(kernel_std: float | None, factor: int, levels: int, n_
 
 
 def _check_shipped(inn: DegradationINN, info: dict) -> None:
-    """A shipped INN simulates its degradation on held-out patches better than plain Haar."""
+    """A shipped INN simulates its degradation on held-out patches at least twice better than
+    plain Haar (or, where Haar is the degradation, as well), with a bounded inverse gain where
+    the manifest asks for one."""
     from .. import data
 
     d = info["degradation"]
@@ -207,7 +209,9 @@ def _check_shipped(inn: DegradationINN, info: dict) -> None:
     with torch.no_grad():
         ours = float(F.mse_loss(inn.coarse(x), y))
         haar = float(F.mse_loss(F.avg_pool2d(x, inn.factor), y))
-    assert ours < 0.5 * haar, f"{info.get('file')}: coarse MSE {ours:.2e} vs Haar's {haar:.2e}"
+    # at most half Haar's error, or (where Haar is already the degradation) negligible
+    assert ours < max(0.5 * haar, 1e-6), (
+        f"{info.get('file')}: coarse MSE {ours:.2e} vs Haar's {haar:.2e}")
     if d.get("max_inverse_gain"):
         gain = inverse_gain(inn, x, generator=g)
         assert gain < d["max_inverse_gain"], f"{info.get('file')}: inverse gain {gain:.1f}"
