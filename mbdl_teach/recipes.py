@@ -109,15 +109,20 @@ def _check_milestones(milestones, n_steps: int) -> list[int]:
     return sorted(out)
 
 
-def _sizes(name: str, profile: str, n_steps: int | None) -> dict:
-    if name not in DENOISER_SIZES:
-        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(DENOISER_SIZES))}")
-    if profile not in DENOISER_SIZES[name]:
-        raise ValueError(f"profile must be one of {sorted(DENOISER_SIZES[name])}, got {profile!r}")
-    s = dict(DENOISER_SIZES[name][profile])
+def _profile_sizes(table: dict, profile: str, n_steps: int | None) -> dict:
+    """A copy of ``table[profile]`` with ``n_steps`` in place of the recipe's when given."""
+    if profile not in table:
+        raise ValueError(f"profile must be one of {sorted(table)}, got {profile!r}")
+    s = dict(table[profile])
     if n_steps is not None:
         s["n_steps"] = int(n_steps)
     return s
+
+
+def _sizes(name: str, profile: str, n_steps: int | None) -> dict:
+    if name not in DENOISER_SIZES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(DENOISER_SIZES))}")
+    return _profile_sizes(DENOISER_SIZES[name], profile, n_steps)
 
 
 def train_denoiser(name: str, profile: str = "quick", out: str | Path | None = None,
@@ -216,11 +221,7 @@ def train_lista(profile: str = "quick", out: str | Path | None = None,
     (and the sizes) to ``out`` when given. ``milestones``: learning-rate decay steps (x0.3;
     default 60% and 85% of ``n_steps``).
     """
-    if profile not in LISTA_SIZES:
-        raise ValueError(f"profile must be one of {sorted(LISTA_SIZES)}, got {profile!r}")
-    s = dict(LISTA_SIZES[profile])
-    if n_steps is not None:
-        s["n_steps"] = int(n_steps)
+    s = _profile_sizes(LISTA_SIZES, profile, n_steps)
     prob = sparse.SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
     y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
     model = sparse.LISTA(prob.D, s["layers"], lam=s["lam"])
@@ -285,11 +286,7 @@ def train_diffusion(profile: str = "quick", out: str | Path | None = None,
     """
     from .diffusion import DiffusionModel, diffusion_batches, epsilon_loss
 
-    if profile not in DIFFUSION_SIZES:
-        raise ValueError(f"profile must be one of {sorted(DIFFUSION_SIZES)}, got {profile!r}")
-    s = dict(DIFFUSION_SIZES[profile])
-    if n_steps is not None:
-        s["n_steps"] = int(n_steps)
+    s = _profile_sizes(DIFFUSION_SIZES, profile, n_steps)
     ckpt = _checkpoint_path("diffusion", checkpoint)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with torch.random.fork_rng(devices=[]):
@@ -299,8 +296,8 @@ def train_diffusion(profile: str = "quick", out: str | Path | None = None,
                                 s["batch"], model.T)
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"])
     hist = fit(model.to(device), epsilon_loss, batches, s["n_steps"], optimizer=opt,
-               milestones=milestones or [], gamma=0.3, val_fn=lambda m: _diffusion_validation(m, s["patch"]),
-               val_every=500, checkpoint=ckpt, checkpoint_every=100, log_every=100,
+               milestones=milestones or [], gamma=0.3,
+               val_fn=lambda m: _diffusion_validation(m, s["patch"]), val_every=500, checkpoint=ckpt, checkpoint_every=100, log_every=100,
                progress=progress, seed=0, grad_clip=1.0, desc="diffusion", ema=s["ema"])
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -37,13 +37,11 @@ class DiffusionDenoiser(Denoiser):
     def _denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
         sched = self.model.schedule
         t = sched.t_of_sigma(2 * sigma)
-        a = _bcast(sched.abar(t), x)
         h, w = x.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
         xp = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-        x_t = a.sqrt() * (2 * xp - 1)
-        eps = self.model(x_t, t.float())
-        x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        x_t = _bcast(sched.abar(t), x).sqrt() * (2 * xp - 1)
+        x0 = self.model.predict(x_t, t, clip=False)[1]
         return ((x0 + 1) / 2)[..., :h, :w]
 
 
@@ -172,7 +170,7 @@ def dps(y: Tensor, op, model: DiffusionModel, steps: int = 50, zeta: float = 1.0
         return eps.detach(), x0.detach().clamp(-1, 1)
 
     def step(x_t, t, t_prev, eps, x0):
-        x = ddim_step(x0, eps, model.schedule, t, t_prev, eta, generator, x_t=x_t)
+        x = ddim_step(x0, eps, model.schedule, t, t_prev, eta, generator)
         return x - zeta * state["grad"] if t_prev >= 0 else x
 
     return _reverse(model, _start(shape, generator), steps, x0_fn, step, callback, progress,

@@ -316,7 +316,7 @@ class DiffusionModel(nn.Module):
         def step(x_t, t, t_prev, eps, x0):
             if sampler == "ddpm":
                 return ddpm_step(x_t, x0, self.schedule, t, t_prev, generator)
-            return ddim_step(x0, eps, self.schedule, t, t_prev, eta, generator, x_t=x_t)
+            return ddim_step(x0, eps, self.schedule, t, t_prev, eta, generator)
 
         return _reverse(self, x, steps, x0_fn, step, callback, progress, "sampling")
 
@@ -345,8 +345,7 @@ def ddpm_step(x_t: Tensor, x0: Tensor, schedule: Schedule, t: int, t_prev: int,
 
 
 def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, eta: float,
-              generator: torch.Generator | None = None, x_t: Tensor | None = None,
-              noise: str = "ddim") -> Tensor:
+              generator: torch.Generator | None = None, noise: str = "ddim") -> Tensor:
     """``x_{t_prev} = sqrt(abar_p) x0 + sqrt(1 - abar_p - s^2) eps + s z``.
 
     Parameters
@@ -372,14 +371,11 @@ def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, 
 
 
 def _reverse(model: DiffusionModel, x: Tensor, steps: int, x0_fn: Callable, step: Callable,
-             callback: Callable | None, progress: bool, desc: str,
-             t_start: int | None = None) -> Tensor:
+             callback: Callable | None, progress: bool, desc: str) -> Tensor:
     """The loop every sampler shares: from ``x`` at the first of ``steps`` respaced steps
     down to 0; ``x0_fn(x_t, t) -> (eps, x0)``, ``step(x_t, t, t_prev, eps, x0) -> x_prev``.
     Returns the last ``x0`` on the [0, 1] scale."""
     ts = model.schedule.timesteps(steps)
-    if t_start is not None:
-        ts = [t for t in ts if t <= t_start]
     it = range(len(ts))
     if progress:
         from tqdm.auto import tqdm

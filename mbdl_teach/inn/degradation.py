@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from .. import weights
 from .blocks import LearnedLiftingStep, _check_int
 
-__all__ = ["DegradationINN", "degradation_loss", "degradation_batches", "inverse_gain",
+__all__ = ["DegradationINN", "degradation_loss", "degraded_pairs", "degradation_batches",
+           "inverse_gain",
            "train_degradation_inn"]
 
 
@@ -59,10 +60,12 @@ class DegradationINN(nn.Module):
         self.lifting = nn.ModuleList(
             nn.ModuleList(LearnedLiftingStep(1, 3, hidden, blocks) for _ in range(steps))
             for _ in range(levels))
-        h = torch.tensor([[1.0, 1.0], [1.0, -1.0]]) / 2
+        h = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=torch.float64) / 2
         # rows: LL, LH, HL, HH of a 2x2 block (a b / c d); LL is the mean
-        self.register_buffer("_haar", torch.kron(h, h) * torch.tensor([1.0, 2, 2, 2])[:, None],
-                             persistent=False)
+        haar = torch.kron(h, h) * torch.tensor([1.0, 2, 2, 2], dtype=torch.float64)[:, None]
+        # both exact in binary (entries 0.25 and 0.5; 1 and 0.5), so float32 holds them exactly
+        self.register_buffer("_haar", haar.float(), persistent=False)
+        self.register_buffer("_haar_inv", torch.linalg.inv(haar).float(), persistent=False)
 
     @property
     def factor(self) -> int:
@@ -83,8 +86,8 @@ class DegradationINN(nn.Module):
         return y[:, :1], y[:, 1:]
 
     def _merge(self, c: Tensor, d: Tensor) -> Tensor:
-        inv = torch.linalg.inv(self._haar.double()).to(c)
-        return F.pixel_shuffle(torch.einsum("ij,bjhw->bihw", inv, torch.cat((c, d), 1)), 2)
+        y = torch.einsum("ij,bjhw->bihw", self._haar_inv.to(c), torch.cat((c, d), 1))
+        return F.pixel_shuffle(y, 2)
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         """``x`` (B, 1, H, W) -> coarse (B, 1, H/f, W/f) and the details of each level,
@@ -149,25 +152,41 @@ def inverse_gain(inn: DegradationINN, x: Tensor, probe: float = 0.005,
         return float((inn.inverse(c + e, d) - x).pow(2).mean().sqrt() / e.pow(2).mean().sqrt())
 
 
-def degradation_batches(kernel_std: float | None, factor: int, levels: int, patch: int,
-                        batch: int, images: Sequence[str] | None = None) -> Callable:
-    """Pairs (clean patch, noise-free degradation at the INN's coarse resolution).
-
-    The degradation is :func:`mbdl_teach.data.degraded_patches`' (made on the finer grid),
-    block-averaged further when the INN's coarse part is smaller than the observation.
-    """
-    from .. import data
-
-    images = tuple(images or data.TRAIN_IMAGES)
+def _extra_pooling(factor: int, levels: int) -> int:
+    """How much the observation (``factor`` times smaller than the image) must be
+    block-averaged to reach the coarse part of an INN with ``levels`` levels."""
     extra = 2**levels // factor
     if extra < 1 or extra * factor != 2**levels:
         raise ValueError(f"2**levels = {2**levels} must be a multiple of the observation's "
                          f"factor {factor}")
+    return extra
+
+
+def degraded_pairs(images: Sequence[str], n: int, patch: int, kernel_std: float | None,
+                   factor: int, levels: int,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``n`` clean patches and their noise-free degradation at the coarse resolution of an
+    INN with ``levels`` levels: :func:`mbdl_teach.data.degraded_patches` (made on the finer
+    grid), block-averaged further when the INN's coarse part is smaller than the
+    observation."""
+    from .. import data
+
+    extra = _extra_pooling(factor, levels)
+    x, y = data.degraded_patches(images, n, patch, kernel_std, 0.0, factor=factor,
+                                 generator=generator)
+    return x, (F.avg_pool2d(y, extra) if extra > 1 else y)
+
+
+def degradation_batches(kernel_std: float | None, factor: int, levels: int, patch: int,
+                        batch: int, images: Sequence[str] | None = None) -> Callable:
+    """Training pairs of :func:`degraded_pairs` from the training images (or ``images``)."""
+    from .. import data
+
+    images = tuple(images or data.TRAIN_IMAGES)
+    _extra_pooling(factor, levels)  # a wrong pair of sizes fails here, not at step 1
 
     def batches(step: int, generator: torch.Generator):
-        x, y = data.degraded_patches(images, batch, patch, kernel_std, 0.0, factor=factor,
-                                     generator=generator)
-        return x, (F.avg_pool2d(y, extra) if extra > 1 else y)
+        return degraded_pairs(images, batch, patch, kernel_std, factor, levels, generator)
 
     return batches
 
@@ -202,10 +221,7 @@ def _check_shipped(inn: DegradationINN, info: dict) -> None:
 
     d = info["degradation"]
     g = torch.Generator().manual_seed(0)
-    x, y = data.degraded_patches(data.TEST_IMAGES, 16, 32, d["kernel_std"], 0.0,
-                                 factor=d["factor"], generator=g)
-    extra = inn.factor // d["factor"]
-    y = F.avg_pool2d(y, extra) if extra > 1 else y
+    x, y = degraded_pairs(data.TEST_IMAGES, 16, 32, d["kernel_std"], d["factor"], inn.levels, g)
     with torch.no_grad():
         ours = float(F.mse_loss(inn.coarse(x), y))
         haar = float(F.mse_loss(F.avg_pool2d(x, inn.factor), y))
