@@ -1,0 +1,284 @@
+"""Reconstructing a volume from its light field: the classical solvers and the unfolded network.
+
+Baselines (all on the fastest exact operator, :class:`~mbdl_teach.lfm.LightField` in its
+FFT form):
+
+* :func:`isra` - the Image Space Reconstruction Algorithm, the multiplicative update
+  ``x <- x * H^T y / H^T H x`` (least squares with x >= 0; Daube-Witherspoon & Muehllehner 1986);
+* :func:`richardson_lucy` - ``x <- x * H^T (y / H x) / H^T 1``, the Poisson maximum-likelihood
+  update (the classical LFM deconvolution of Broxton et al. 2013);
+* :func:`admm` - ``min 1/2 ||H x - y||^2 + lam ||x||_1`` subject to ``x >= 0``, with the
+  x-step ``(H^T H + rho I)^{-1}`` solved exactly per spatial frequency.
+
+Every solver takes ``callback(k, x)`` after each iteration; :class:`Tracker` is one that
+records PSNR against a truth and the solver's own elapsed time.
+
+:class:`UnfoldedLFM` unrolls the projected gradient iteration
+``x_{k+1} = ReLU(x_k - W1_k H^T H x_k + W2_k H^T y - lambda_k)`` with learned ``W1_k``,
+``W2_k`` built as functions of the eigenvalues of ``H^T H`` in its per-frequency eigenbasis
+(see the class).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..unfolding import Unfolded
+from .data import volume_psnr
+from .forward import LightField
+
+__all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss"]
+
+Callback = Callable[[int, torch.Tensor], object]
+
+
+def _check(y: torch.Tensor, op: LightField, n_iter: int, nonneg: bool = True) -> None:
+    if not isinstance(op, LightField):
+        raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
+    op._check_sensor(y)
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
+        raise ValueError(f"n_iter must be an int >= 0, got {n_iter!r}")
+    if nonneg and (y < 0).any():
+        raise ValueError("the multiplicative updates need a light field with no negative "
+                         "intensities: clamp it first (y.clamp_min(0)), e.g. after read noise")
+
+
+def _start(y: torch.Tensor, op: LightField, hty: torch.Tensor) -> torch.Tensor:
+    """A flat positive start of the right brightness: ``c 1`` with ``<H c1, y> = ||H c1||^2``."""
+    ones = torch.ones_like(hty)
+    h1 = op(ones)
+    c = (h1 * y).sum(dim=(1, 2, 3)) / (h1 * h1).sum(dim=(1, 2, 3))
+    return ones * c.clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+@torch.no_grad()
+def isra(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None = None,
+         callback: Callback | None = None, eps: float = 1e-12) -> torch.Tensor:
+    """ISRA: ``x <- x * H^T y / (H^T H x)``; its least-squares objective never increases.
+
+    Parameters
+    ----------
+    y : Tensor (B, 1, h*N, w*N)
+        Light fields, >= 0.
+    op : LightField
+    n_iter : int
+    x0 : Tensor (B, D, h*s, w*s), optional
+        Positive start (default a flat volume of the right brightness).
+    callback : callable, optional
+        ``callback(k, x)`` after iteration k (from 1).
+
+    Returns
+    -------
+    Tensor (B, D, h*s, w*s)
+    """
+    _check(y, op, n_iter)
+    hty = op.adjoint(y)
+    x = _start(y, op, hty) if x0 is None else x0.clone()
+    for k in range(1, n_iter + 1):
+        x = x * hty / op.normal(x).clamp_min(eps)
+        if callback is not None:
+            callback(k, x)
+    return x
+
+
+@torch.no_grad()
+def richardson_lucy(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None = None,
+                    callback: Callback | None = None, background: float = 1e-6) -> torch.Tensor:
+    """Richardson-Lucy: ``x <- x * H^T (y / (H x + b)) / H^T 1`` (Poisson likelihood).
+
+    ``background`` b (relative to the light field's mean) keeps the ratio finite in dark
+    pixels. Shapes as in :func:`isra`.
+    """
+    _check(y, op, n_iter)
+    hty = op.adjoint(y)
+    x = _start(y, op, hty) if x0 is None else x0.clone()
+    norm = op.adjoint(torch.ones_like(y)).clamp_min(1e-12)
+    b = background * y.mean(dim=(1, 2, 3), keepdim=True)
+    for k in range(1, n_iter + 1):
+        x = x * op.adjoint(y / (op(x) + b)) / norm
+        if callback is not None:
+            callback(k, x)
+    return x
+
+
+@torch.no_grad()
+def admm(y: torch.Tensor, op: LightField, n_iter: int, rho: float, lam: float = 0.0,
+         callback: Callback | None = None) -> torch.Tensor:
+    """ADMM for ``min 1/2 ||H x - y||^2 + lam ||x||_1`` with ``x >= 0``.
+
+    Splitting ``x = z``: ``x = (H^T H + rho I)^{-1} (H^T y + rho (z - u))`` (exact, per
+    frequency), ``z = max(x + u - lam / rho, 0)``, ``u += x - z``. Returns ``z`` (feasible).
+
+    Parameters
+    ----------
+    rho : float
+        > 0, the penalty (relative to ``||H||^2``: ``rho = 0.01 ||H||^2`` is a good start).
+    lam : float
+        >= 0, the l1 weight.
+    """
+    _check(y, op, n_iter, nonneg=False)
+    if not rho > 0 or lam < 0:
+        raise ValueError(f"need rho > 0 and lam >= 0, got rho={rho}, lam={lam}")
+    hty = op.adjoint(y)
+    z = torch.zeros_like(hty)
+    u = torch.zeros_like(hty)
+    for k in range(1, n_iter + 1):
+        x = op.solve_normal(hty + rho * (z - u), rho)
+        z = (x + u - lam / rho).clamp_min(0)
+        u = u + x - z
+        if callback is not None:
+            callback(k, z)
+    return z
+
+
+class Tracker:
+    """A solver callback: PSNR against ``truth`` and the solver's elapsed time per iteration.
+
+    The time excludes the tracker's own PSNR computation. Start it (``tracker.start()``)
+    right before calling the solver.
+
+    Attributes
+    ----------
+    psnr : list of float
+        Mean PSNR over the batch after each iteration.
+    seconds : list of float
+    """
+
+    def __init__(self, truth: torch.Tensor):
+        self.truth = truth
+        self.psnr: list[float] = []
+        self.seconds: list[float] = []
+        self._t0 = self._paused = 0.0
+
+    def start(self) -> "Tracker":
+        self.psnr, self.seconds, self._paused = [], [], 0.0
+        self._t0 = time.perf_counter()
+        return self
+
+    def __call__(self, k: int, x: torch.Tensor) -> None:
+        t = time.perf_counter()
+        self.seconds.append(t - self._t0 - self._paused)
+        self.psnr.append(float(volume_psnr(x, self.truth).mean()))
+        self._paused += time.perf_counter() - t
+
+    @property
+    def best(self) -> tuple[int, float]:
+        """(iteration, PSNR) of the best iterate."""
+        k = max(range(len(self.psnr)), key=self.psnr.__getitem__)
+        return k + 1, self.psnr[k]
+
+
+class UnfoldedLFM(Unfolded):
+    """The lecture's unrolled iteration for light-field microscopy.
+
+    ``x_{k+1} = ReLU(x_k - W1_k H^T H x_k + W2_k H^T y - lambda_k)``, ``x_0 = 0``.
+
+    Per spatial frequency of the lenslet grid ``H^T H`` is a small Hermitian matrix
+    ``G = U Lambda U^H`` (:meth:`LightField.eig`). The layers work in that eigenbasis,
+    keeping the ``rank`` leading eigenvectors ``U_r`` of every frequency:
+    ``W_k = U_r diag(eta + a_k / (Lambda_r + rho_k)) U_r^H`` with ``eta = 1 / ||H||^2`` the
+    plain gradient step. With ``a_k = 0`` and ``lambda_k = 0`` a layer is one step of
+    projected gradient descent restricted to that subspace (with ``rank = D s^2``, exactly
+    the plain iteration); with ``a_k = 1`` and a small ``rho_k`` it is a Newton step there.
+    Learned per layer: ``a`` for ``W1`` and ``W2`` (``rank`` numbers each, indexed by the
+    eigenvalue's rank), ``log rho_k`` and ``lambda_k`` per depth: a few hundred numbers.
+    Leaving out the trailing eigenvectors (tiny ``Lambda``: directions the microscope barely
+    sees, where a Newton step would amplify noise) is the regulariser; it plays the part of
+    the TCI paper's learned compression. It also makes a layer cheap: two ``r x D s^2``
+    products per frequency instead of the full ``D s^2 x D s^2`` of ``H^T H``.
+
+    Parameters
+    ----------
+    op : LightField
+        The operator (its eigen-decomposition is computed for ``lenslets``).
+    lenslets : (h, w)
+        The lenslet grid the network works on.
+    n_layers : int
+    rank : int
+        Eigenvectors kept per frequency, ``1 <= rank <= D s^2``.
+    init : {"newton", "zero"}
+        ``a = 1`` (a Newton-like start) or ``a = 0`` (the plain iteration).
+    """
+
+    def __init__(self, op: LightField, lenslets: tuple[int, int], n_layers: int = 3,
+                 rank: int = 48, init: str = "newton"):
+        super().__init__()
+        if not isinstance(op, LightField):
+            raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
+        h, w = (int(v) for v in lenslets)
+        op._check_grid(h, w)
+        M = op.n_depths * op.voxels**2
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= M:
+            raise ValueError(f"rank must be an int in [1, {M}] (D s^2), got {rank!r}")
+        if init not in ("newton", "zero"):
+            raise ValueError(f"init must be 'newton' or 'zero', got {init!r}")
+        if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
+            raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+        self.op, self.grid, self.n_layers, self.rank = op, (h, w), n_layers, rank
+        lam, U = op.eig(h, w)
+        L = float(lam[..., 0].max())
+        self.eta = 1.0 / L
+        Ur = U[..., :rank]
+        self.register_buffer("lam", lam[..., :rank] / L, persistent=False)  # in units of ||H||^2
+        self.register_buffer("U", Ur.contiguous(), persistent=False)
+        self.register_buffer("UH", Ur.mH.contiguous(), persistent=False)
+        # U_r^H A^H: the light field straight into the kept eigen-coordinates
+        self.register_buffer("UHAH", Ur.mH @ op.spectra(h, w)["AH"], persistent=False)
+        start = 1.0 if init == "newton" else 0.0
+        T, D = n_layers, op.n_depths
+        self.a1 = nn.Parameter(torch.full((T, rank), start))
+        self.a2 = nn.Parameter(torch.full((T, rank), start))
+        self.log_rho = nn.Parameter(torch.full((T, 1), math.log(1e-2)))
+        self.thresh = nn.Parameter(torch.zeros(T, D))
+
+    def gains(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer k's per-eigenvalue gains (h, w', r): ``W1 G = U_r diag(g1) U_r^H`` and
+        ``W2 = U_r diag(g2) U_r^H``, with ``g1 = eta Lambda + a1 Lambda / (Lambda + rho)`` and
+        ``g2 = eta + a2 / (Lambda + rho)`` (``rho`` in units of ``||H||^2``)."""
+        lam = self.lam
+        den = lam + self.log_rho[k].exp()
+        return lam + self.a1[k] * lam / den, self.eta * (1 + self.a2[k] / den)
+
+    def init(self, y: torch.Tensor) -> torch.Tensor:
+        h, w = self.op._check_sensor(y)
+        if (h, w) != self.grid:
+            raise ValueError(f"this network was built for {self.grid[0]}x{self.grid[1]} lenslets, "
+                             f"the light field has {h}x{w}")
+        Y = torch.fft.rfft2(nn.functional.pixel_unshuffle(y, self.op.pixels))
+        self._b = self.UHAH @ Y.permute(2, 3, 1, 0).contiguous()  # U_r^H H^T y per frequency
+        s = self.op.voxels
+        return y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
+
+    def layer(self, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, w = self.grid
+        g1, g2 = self.gains(k)
+        c = self.UH @ self.op.to_spectrum(x)
+        step = g1.unsqueeze(-1).to(c.dtype) * c - g2.unsqueeze(-1).to(c.dtype) * self._b
+        x = x - self.op.from_spectrum(self.U @ step, h, w)
+        return torch.relu(x - self.thresh[k].view(1, -1, 1, 1))
+
+
+def lfm_loss(op: LightField, resynthesis: float = 1.0) -> Callable:
+    """Semi-supervised loss for :class:`UnfoldedLFM` (for :func:`mbdl_teach.training.fit`).
+
+    Batches are ``(y, x, labelled)``: light fields, volumes (anything where unlabelled) and a
+    boolean mask (B,). The loss is the normalised squared error of the last layer on the
+    labelled items plus ``resynthesis`` times ``||H x_T - y||^2 / ||y||^2`` on all of them.
+    """
+    def loss_fn(model, batch):
+        y, x, labelled = batch
+        out = model(y)
+        loss = out.new_zeros(())
+        if labelled.any():
+            m = labelled
+            loss = loss + ((out[m] - x[m]) ** 2).sum() / (x[m] ** 2).sum()
+        if resynthesis > 0:
+            loss = loss + resynthesis * ((op(out) - y) ** 2).sum() / (y**2).sum()
+        return loss
+
+    return loss_fn
