@@ -32,7 +32,7 @@ from .denoisers import DnCNN, denoising_loss
 from .training import fit, init_distributed
 from .unfolding import nmse_per_layer, train_unfolded
 
-__all__ = ["RECIPES", "EXPORTERS", "DENOISER_SIZES", "LISTA_SIZES", "DIFFUSION_SIZES",
+__all__ = ["RECIPES", "EXPORTERS", "DENOISER_SIZES", "LISTA_SIZES", "DIFFUSION_SIZES", "LFM_SIZES",
            "train_diffusion", "export_diffusion", "INN_SIZES", "export_inn", "register_recipe", "get_recipe",
            "train_denoiser", "validation_psnr", "export_denoiser", "train_lista", "main"]
 
@@ -391,11 +391,111 @@ def export_inn(name: str, profile: str, checkpoint: str | Path | None = None,
 
 
 #: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
+#: Chapter 10's unfolded light-field networks (both profiles alike: a few hundred numbers,
+#: minutes on a CPU). The labelled-only one is the ablation of the re-synthesis loss.
+LFM_SIZES = {
+    "lfm_unfolded": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=8,
+                         n_unlabelled=56, batch=4, n_steps=1500, lr=1e-2, resynthesis=1.0,
+                         photons=(50.0, 5000.0)),
+    "lfm_unfolded_labelled": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=8,
+                                  n_unlabelled=0, batch=4, n_steps=1500, lr=1e-2,
+                                  resynthesis=0.0, photons=(50.0, 5000.0)),
+}
+
+
+def _lfm_setup(name: str):
+    """Optics, the network, its training set and the validation set of recipe ``name``."""
+    import dataclasses
+
+    from . import lfm
+
+    s = LFM_SIZES[name]
+    optics = lfm.Optics()
+    config = {"optics": {k: list(v) if isinstance(v, tuple) else v
+                         for k, v in dataclasses.asdict(optics).items()},
+              "lenslets": list(s["lenslets"]), "n_layers": s["n_layers"], "rank": s["rank"]}
+    return s, optics, config
+
+
+def _lfm_recipe(name: str) -> Callable:
+    def recipe(profile="quick", out=None, n_steps=None, progress=True, milestones=None,
+               checkpoint=None):
+        """Recipe ``lfm_unfolded*``: :class:`mbdl_teach.lfm.UnfoldedLFM`, semi-supervised.
+
+        Training light fields come from the finer model (:class:`mbdl_teach.lfm.FineModel`),
+        fresh noise at every step; validation: mean PSNR on 4 validation volumes at 1000
+        photons.
+        """
+        from . import lfm
+
+        s, optics, config = _lfm_setup(name)
+        steps = n_steps or s["n_steps"]
+        ckpt = _checkpoint_path(name, checkpoint)
+        fine = lfm.FineModel(optics)
+        x, y, labelled = lfm.training_set(fine, s["lenslets"], s["n_labelled"], s["n_unlabelled"])
+        xv, yv = fine.sample(s["lenslets"], 4, seed=lfm.VALIDATION_SEED)
+        yv = lfm.add_noise(yv, 1000.0, seed=lfm.VALIDATION_SEED).clamp_min(0)
+        net = lfm.build_unfolded(**config)
+
+        def val_fn(model):
+            with torch.no_grad():
+                return float(lfm.volume_psnr(model(yv), xv).mean())
+
+        hist = fit(net, lfm.lfm_loss(net.op, s["resynthesis"]),
+                   lfm.lfm_batches(x, y, labelled, s["batch"], s["photons"]), steps,
+                   lr=s["lr"], milestones=milestones or [2 * steps // 3], gamma=0.3,
+                   val_fn=val_fn, val_every=100, checkpoint=ckpt, checkpoint_every=50,
+                   log_every=50, progress=progress, seed=0, desc=name)
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"state_dict": net.state_dict(), "config": config,
+                        "model": "lfm_unfolded"}, out)
+        print(f"{name}: {hist.steps} steps, {hist.seconds:.0f} s, validation PSNR "
+              f"{hist.val_values[-1] if hist.val_values else float('nan'):.2f} dB")
+        return {"history": hist, "sizes": s, "checkpoint": ckpt}
+
+    return recipe
+
+
+def export_lfm(name: str, profile: str, checkpoint: str | Path | None = None,
+               milestones: Sequence[int] | None = None, note: str | None = None,
+               directory: str | Path | None = None) -> dict:
+    """Ship an unfolded light-field network with its manifest entry."""
+    from . import lfm
+    from .training import load_checkpoint
+
+    s, optics, config = _lfm_setup(name)
+    ckpt = _checkpoint_path(name, checkpoint)
+    steps = int(load_checkpoint(ckpt)["step"])
+    decay = milestones or [2 * steps // 3]
+    net = lfm.build_unfolded(**config)
+    net.load_state_dict(load_checkpoint(ckpt)["model"])
+    p_net, p_init = lfm.check_psnr(net)
+    labelled = (f"{s['n_labelled']} labelled volumes"
+                + (f" + {s['n_unlabelled']} unlabelled light fields (re-synthesis loss x "
+                   f"{s['resynthesis']:g})" if s["n_unlabelled"] else " only"))
+    return weights.export(
+        name, ckpt, kind="lfm_unfolded", config=config,
+        command=f"python -m mbdl_teach.recipes {name} --steps {steps}"
+                + ("" if milestones is None else " --decay-at " + " ".join(map(str, milestones))),
+        profile=profile,
+        schedule=f"Adam lr {s['lr']:g}, x0.3 at steps {list(decay)}, batch {s['batch']}",
+        data={"volumes": labelled, "lenslets": list(s["lenslets"]),
+              "photons": list(s["photons"]), "seed": lfm.TRAINING_SEED,
+              "description": "synthetic neuron volumes; light fields from the finer model "
+                             "(2x voxels and depths), Poisson + read noise drawn at every step"},
+        directory=directory, note=note,
+        extra={"machine": _machine(), "check_psnr": round(p_net, 3),
+               "check_psnr_untrained": round(p_init, 3)})
+
+
 RECIPES: dict[str, Callable] = {"lista": train_lista, "diffusion": train_diffusion}
 RECIPES.update({name: _inn_recipe(name) for name in INN_SIZES})
 RECIPES.update({name: _denoiser_recipe(name) for name in DENOISER_SIZES})
 #: name -> exporter (``fn(profile, checkpoint, milestones)``): the recipes ``--export`` ships.
+RECIPES.update({name: _lfm_recipe(name) for name in LFM_SIZES})
 EXPORTERS: dict[str, Callable] = {"diffusion": export_diffusion}
+EXPORTERS.update({name: (lambda p, c, m, _n=name: export_lfm(_n, p, c, m)) for name in LFM_SIZES})
 EXPORTERS.update({name: (lambda p, c, m, _n=name: export_inn(_n, p, c, m)) for name in INN_SIZES})
 EXPORTERS.update({name: (lambda p, c, m, _n=name: export_denoiser(_n, p, c, m))
                   for name in DENOISER_SIZES})

@@ -21,7 +21,11 @@ import torch.nn.functional as F
 from .forward import LightField
 from .optics import Optics, psf
 
-__all__ = ["synthetic_volume", "fine_optics", "bin_volume", "add_noise", "FineModel", "volume_psnr"]
+__all__ = ["synthetic_volume", "fine_optics", "bin_volume", "add_noise", "FineModel", "volume_psnr",
+           "training_set", "lfm_batches", "TEST_SEED", "VALIDATION_SEED", "TRAINING_SEED"]
+
+#: Seeds of the three disjoint sets of synthetic volumes (training, validation, test).
+TRAINING_SEED, VALIDATION_SEED, TEST_SEED = 100, 200, 300
 
 
 def _generator(seed) -> torch.Generator:
@@ -186,3 +190,43 @@ def volume_psnr(x: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     mse = ((x.double() - truth.double()) ** 2).mean(dim=dims)
     peak = truth.double().amax(dim=dims)
     return 10 * torch.log10(peak**2 / mse.clamp_min(1e-30))
+
+
+def training_set(model: FineModel, lenslets: tuple[int, int], n_labelled: int,
+                 n_unlabelled: int, seed: int = TRAINING_SEED):
+    """Clean light fields of ``n_labelled + n_unlabelled`` volumes and the mask of those whose
+    volume the training may use (semi-supervised: only the first ``n_labelled``).
+
+    Returns
+    -------
+    x : Tensor (n, D, H, W)
+        Volumes; the unlabelled ones are kept only so the shapes stay uniform - the
+        semi-supervised loss never reads them.
+    y : Tensor (n, 1, h*N, w*N)
+    labelled : Tensor (n,), bool
+    """
+    n = n_labelled + n_unlabelled
+    x, y = model.sample(lenslets, n, seed=seed)
+    labelled = torch.arange(n) < n_labelled
+    return x, y, labelled
+
+
+def lfm_batches(x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, batch: int,
+                photons: tuple[float, float] = (50.0, 5000.0), read_noise: float = 1.0):
+    """Batches for :func:`mbdl_teach.training.fit`: random items, fresh noise at a photon
+    level drawn log-uniformly in ``photons``, negative values clamped (as the solvers need).
+
+    Returns
+    -------
+    callable ``batches(step, generator) -> (y_noisy, x, labelled)``
+    """
+    lo, hi = math.log(photons[0]), math.log(photons[1])
+
+    def batches(step: int, g: torch.Generator):
+        idx = torch.randint(0, len(y), (batch,), generator=g)
+        levels = torch.exp(torch.empty(batch).uniform_(lo, hi, generator=g))
+        noisy = torch.cat([add_noise(y[i:i + 1], float(p), read_noise, seed=g)
+                           for i, p in zip(idx, levels)])
+        return noisy.clamp_min(0), x[idx], labelled[idx]
+
+    return batches

@@ -28,11 +28,15 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import weights
 from ..unfolding import Unfolded
-from .data import volume_psnr
+from .data import add_noise, volume_psnr
 from .forward import LightField
+from .optics import Optics, psf
 
-__all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss"]
+__all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss", "ADMM_GRID",
+           "tune_baselines", "baseline", "time_per_volume",
+           "build_unfolded", "check_shipped", "check_psnr"]
 
 Callback = Callable[[int, torch.Tensor], object]
 
@@ -173,6 +177,70 @@ class Tracker:
         return k + 1, self.psnr[k]
 
 
+#: ADMM's (rho, lambda) grid, both relative to ``||H||^2``.
+ADMM_GRID = tuple((rho, lam) for rho in (0.01, 0.03) for lam in (0.0, 0.003, 0.01))
+
+
+@torch.no_grad()
+def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isra: int,
+                   max_rl: int, admm_iters: int, admm_grid=ADMM_GRID) -> dict:
+    """Each baseline's best setting on *validation* data: the iteration where ISRA and
+    Richardson-Lucy peak in mean PSNR, and ADMM's ``(rho, lam, n_iter)`` over ``admm_grid``
+    (``rho`` and ``lam`` relative to ``||H||^2``).
+
+    Returns
+    -------
+    dict ``{"isra": n, "rl": n, "admm": (rho, lam, n), "norm2": ||H||^2}``
+    """
+    h, w = op._check_sensor(y)
+    L = float(op.eig(h, w)[0][..., 0].max())
+    tr = Tracker(truth).start()
+    isra(y, op, max_isra, callback=tr)
+    n_isra = tr.best[0]
+    tr = Tracker(truth).start()
+    richardson_lucy(y, op, max_rl, callback=tr)
+    n_rl = tr.best[0]
+    best = (-math.inf, None)
+    for rho, lam in admm_grid:
+        tr = Tracker(truth).start()
+        admm(y, op, admm_iters, rho=rho * L, lam=lam * L, callback=tr)
+        best = max(best, (tr.best[1], (rho, lam, tr.best[0])), key=lambda b: b[0])
+    return {"isra": n_isra, "rl": n_rl, "admm": best[1], "norm2": L}
+
+
+def baseline(name: str, op: LightField, tuned: dict) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``y -> x`` for ``"ISRA"``, ``"Richardson-Lucy"`` or ``"ADMM"`` at its tuned setting."""
+    if name == "ISRA":
+        return lambda y: isra(y, op, tuned["isra"])
+    if name == "Richardson-Lucy":
+        return lambda y: richardson_lucy(y, op, tuned["rl"])
+    if name == "ADMM":
+        rho, lam, n = tuned["admm"]
+        L = tuned["norm2"]
+        return lambda y: admm(y, op, n, rho=rho * L, lam=lam * L)
+    raise ValueError(f"unknown baseline {name!r}: 'ISRA', 'Richardson-Lucy' or 'ADMM'")
+
+
+@torch.no_grad()
+def time_per_volume(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
+                    repeat: int = 1) -> tuple[torch.Tensor, float]:
+    """Run ``fn(y)`` once to warm up, then ``repeat`` times timed.
+
+    Returns
+    -------
+    (output, seconds per volume): the mean over the timed runs, divided by the batch size.
+    """
+    out = fn(y)
+    if y.is_cuda:
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(repeat):
+        out = fn(y)
+    if y.is_cuda:
+        torch.cuda.synchronize()
+    return out, (time.perf_counter() - t) / repeat / y.shape[0]
+
+
 class UnfoldedLFM(Unfolded):
     """The lecture's unrolled iteration for light-field microscopy.
 
@@ -282,3 +350,53 @@ def lfm_loss(op: LightField, resynthesis: float = 1.0) -> Callable:
         return loss
 
     return loss_fn
+
+
+def build_unfolded(optics: dict, lenslets: tuple[int, int] | list[int], n_layers: int, rank: int,
+                   init: str = "newton") -> UnfoldedLFM:
+    """The shipped network's builder: the PSF of ``Optics(**optics)`` (seconds), its operator
+    in float32, and :class:`UnfoldedLFM` on that lenslet grid. The learned numbers do not
+    depend on the grid (per eigenvalue rank, per depth), so the same weights load onto
+    another ``lenslets``."""
+    o = Optics(**{k: tuple(v) if isinstance(v, list) else v for k, v in optics.items()})
+    op = LightField(psf(o).float(), pixels=o.pixels)
+    net = UnfoldedLFM(op, tuple(lenslets), n_layers=n_layers, rank=rank, init=init)
+    net.optics = o
+    return net
+
+
+def check_shipped(net: UnfoldedLFM, info: dict) -> None:
+    """A shipped network must beat its own untrained start (the Newton-like init) by 0.5 dB
+    on fresh synthetic volumes, and reproduce the PSNR recorded at export within 0.05 dB."""
+    p_net, p_init = check_psnr(net)
+    assert p_net > p_init + 0.5, f"trained {p_net:.2f} dB vs untrained {p_init:.2f} dB"
+    if "check_psnr" in info:
+        assert abs(p_net - info["check_psnr"]) < 0.05, (p_net, info["check_psnr"])
+
+
+@torch.no_grad()
+def check_psnr(net: UnfoldedLFM) -> tuple[float, float]:
+    """Mean PSNR of ``net`` and of its untrained start on two volumes (seeded) whose light
+    fields, at 1000 photons, come from the network's own operator (fast; the chapter's
+    measurements use the finer model)."""
+    from .data import synthetic_volume
+
+    g = torch.Generator().manual_seed(7)
+    p = next(net.parameters())
+    o = _optics_of(net)
+    x = torch.stack([synthetic_volume(o, net.grid, seed=g) for _ in range(2)]).to(p)
+    y = add_noise(net.op(x).cpu(), 1000.0, seed=g).clamp_min(0).to(p)
+    # (.to(device) only: Module.to(dtype) would make the complex eigenvector buffers real)
+    fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank).to(p.device)
+    return float(volume_psnr(net(y), x).mean()), float(volume_psnr(fresh(y), x).mean())
+
+
+def _optics_of(net: UnfoldedLFM) -> Optics:
+    o = getattr(net, "optics", None)
+    if o is None:
+        raise ValueError("this UnfoldedLFM does not know its optics: build it with "
+                         "lfm.build_unfolded(optics=..., ...)")
+    return o
+
+
+weights.register_model("lfm_unfolded", build_unfolded, check=check_shipped)
