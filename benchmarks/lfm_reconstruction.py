@@ -27,7 +27,7 @@ from mbdl_teach import config, lfm, weights  # noqa: E402
 from mbdl_teach.plotting import format_table  # noqa: E402
 
 PHOTONS = (100, 1000)
-BASELINES = ("ISRA", "Richardson-Lucy", "ADMM")
+BASELINES = lfm.BASELINES
 NETS = ("lfm_unfolded", "lfm_unfolded_labelled")
 
 
@@ -55,11 +55,7 @@ def main() -> None:
         yv = lfm.add_noise(y_val, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0).to(device)
         yt = lfm.add_noise(y_test, p, seed=lfm.TEST_SEED + p).clamp_min(0).to(device)
         tuned = lfm.tune_baselines(yv, x_val, op, args.max_isra, args.max_rl, args.admm_iters)
-        res = {}
-        for m in BASELINES + NETS:
-            fn = nets[m] if m in nets else lfm.baseline(m, op, tuned)
-            out, sec = lfm.time_per_volume(fn, yt, repeat=5 if m in nets else 1)
-            res[m] = (float(lfm.volume_psnr(out, x_test).mean()), sec)
+        res, _, _ = lfm.compare(yt, x_test, op, tuned, nets, repeat=5)
         setting = {"ISRA": f"{tuned['isra']} it", "Richardson-Lucy": f"{tuned['rl']} it",
                    "ADMM": "{} it, rho {}, lam {}".format(tuned["admm"][2], *tuned["admm"][:2])}
         for m in BASELINES + NETS:

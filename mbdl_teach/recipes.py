@@ -400,6 +400,13 @@ LFM_SIZES = {
     "lfm_unfolded_labelled": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=8,
                                   n_unlabelled=0, batch=4, n_steps=1500, lr=1e-2,
                                   resynthesis=0.0, photons=(50.0, 5000.0)),
+    # one labelled volume: where the unlabelled light fields should matter most
+    "lfm_unfolded_one": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=1,
+                             n_unlabelled=63, batch=4, n_steps=1500, lr=1e-2, resynthesis=1.0,
+                             photons=(50.0, 5000.0)),
+    "lfm_unfolded_one_labelled": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=1,
+                                      n_unlabelled=0, batch=4, n_steps=1500, lr=1e-2,
+                                      resynthesis=0.0, photons=(50.0, 5000.0)),
 }
 
 

@@ -144,13 +144,15 @@ class FineModel:
         truth : Tensor (n, D, h*s, w*s)
             On the coarse grid (the fine volume binned).
         light_field : Tensor (n, 1, h*N, w*N)
-            Noise-free, from the fine model.
+            Noise-free, from the fine model (computed where ``self.op`` lives, returned on
+            the CPU like ``truth``).
         """
         g = _generator(seed)
         fine = torch.stack([synthetic_volume(self.optics, lenslets, seed=g, **kwargs)
                             for _ in range(n)])
+        dev = self.op.weight.device
         with torch.no_grad():
-            y = torch.cat([self.op(v[None]) for v in fine]) / self.factor**3
+            y = torch.cat([self.op(v[None].to(dev)).cpu() for v in fine]) / self.factor**3
         # every voxel is a point source whose light field sums to ~1 on either grid; a coarse
         # voxel holding the mean of its f^3 fine voxels stands for 1/f^3 of their light
         return bin_volume(fine, self.factor), y

@@ -246,10 +246,6 @@ class LightField(LinearOperator):
         lam, _ = self.eig(h, w)
         return float(lam[..., 0].max()) ** 0.5
 
-    def _apply(self, fn, recurse=True):
-        self._cache = {}
-        return super()._apply(fn, recurse)
-
     def __repr__(self):
         return (f"LightField(D={self.n_depths}, voxels={self.voxels}, pixels={self.pixels}, "
                 f"lenslets={self.lenslets}, method={self.method!r})")

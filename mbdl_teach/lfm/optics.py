@@ -15,6 +15,7 @@ Units: micrometres throughout.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -204,10 +205,18 @@ def psf(optics: Optics, unnormalised: bool = False) -> torch.Tensor:
     Tensor, float64, shape (D, s, s, K*N, K*N)
         ``[d, i, j]`` is the light field of a point at depth ``optics.z[d]`` placed at voxel
         ``(i, j)`` of the central lenslet (voxel centres at ``(i - (s-1)/2) pitch / s``
-        from the lenslet axis, in image-side units).
+        from the lenslet axis, in image-side units). Results are cached per optics (a
+        fresh copy is returned each time).
     """
     if not isinstance(optics, Optics):
         raise TypeError(f"psf needs an lfm.Optics, got {type(optics).__name__}")
+    out = _psf(optics, bool(unnormalised)).clone()
+    out.pixels = optics.pixels  # read by LightField (a converted copy loses it)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _psf(optics: Optics, unnormalised: bool) -> torch.Tensor:
     K, N, q, s = optics.window, optics.pixels, optics.oversample, optics.voxels
     n = K * N * q
     dx = optics.pixel_pitch / q
@@ -232,9 +241,7 @@ def psf(optics: Optics, unnormalised: bool = False) -> torch.Tensor:
     if not unnormalised:
         ref = _in_focus_energy(optics, radii, x, mla, prop)
         out = out / ref
-    out = torch.from_numpy(out)
-    out.pixels = optics.pixels  # read by LightField (a converted copy loses it)
-    return out
+    return torch.from_numpy(out)
 
 
 def _in_focus_energy(optics, radii, x, mla, prop) -> float:

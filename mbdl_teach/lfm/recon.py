@@ -10,8 +10,8 @@ FFT form):
 * :func:`admm` - ``min 1/2 ||H x - y||^2 + lam ||x||_1`` subject to ``x >= 0``, with the
   x-step ``(H^T H + rho I)^{-1}`` solved exactly per spatial frequency.
 
-Every solver takes ``callback(k, x)`` after each iteration; :class:`Tracker` is one that
-records PSNR against a truth and the solver's own elapsed time.
+Every solver takes ``callback(k, x)`` after each iteration (returning True stops it);
+:class:`Tracker` is one that records PSNR against a truth and the solver's own elapsed time.
 
 :class:`UnfoldedLFM` unrolls the projected gradient iteration
 ``x_{k+1} = ReLU(x_k - W1_k H^T H x_k + W2_k H^T y - lambda_k)`` with learned ``W1_k``,
@@ -21,6 +21,7 @@ records PSNR against a truth and the solver's own elapsed time.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Callable
@@ -35,7 +36,7 @@ from .forward import LightField
 from .optics import Optics, psf
 
 __all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss", "ADMM_GRID",
-           "tune_baselines", "baseline", "time_per_volume",
+           "tune_baselines", "baseline", "time_per_volume", "compare", "BASELINES",
            "build_unfolded", "check_shipped", "check_psnr"]
 
 Callback = Callable[[int, torch.Tensor], object]
@@ -74,7 +75,7 @@ def isra(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None =
     x0 : Tensor (B, D, h*s, w*s), optional
         Positive start (default a flat volume of the right brightness).
     callback : callable, optional
-        ``callback(k, x)`` after iteration k (from 1).
+        ``callback(k, x)`` after iteration k (from 1); returning True stops the solver.
 
     Returns
     -------
@@ -85,8 +86,8 @@ def isra(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None =
     x = _start(y, op, hty) if x0 is None else x0.clone()
     for k in range(1, n_iter + 1):
         x = x * hty / op.normal(x).clamp_min(eps)
-        if callback is not None:
-            callback(k, x)
+        if callback is not None and callback(k, x):
+            break
     return x
 
 
@@ -105,8 +106,8 @@ def richardson_lucy(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tens
     b = background * y.mean(dim=(1, 2, 3), keepdim=True)
     for k in range(1, n_iter + 1):
         x = x * op.adjoint(y / (op(x) + b)) / norm
-        if callback is not None:
-            callback(k, x)
+        if callback is not None and callback(k, x):
+            break
     return x
 
 
@@ -135,8 +136,8 @@ def admm(y: torch.Tensor, op: LightField, n_iter: int, rho: float, lam: float = 
         x = op.solve_normal(hty + rho * (z - u), rho)
         z = (x + u - lam / rho).clamp_min(0)
         u = u + x - z
-        if callback is not None:
-            callback(k, z)
+        if callback is not None and callback(k, z):
+            break
     return z
 
 
@@ -146,6 +147,13 @@ class Tracker:
     The time excludes the tracker's own PSNR computation. Start it (``tracker.start()``)
     right before calling the solver.
 
+    Parameters
+    ----------
+    truth : Tensor (B, D, H, W)
+    patience : int, optional
+        Stop the solver once the best PSNR is this many iterations old (for tuning: the
+        multiplicative updates peak and then fit the noise).
+
     Attributes
     ----------
     psnr : list of float
@@ -153,8 +161,8 @@ class Tracker:
     seconds : list of float
     """
 
-    def __init__(self, truth: torch.Tensor):
-        self.truth = truth
+    def __init__(self, truth: torch.Tensor, patience: int | None = None):
+        self.truth, self.patience = truth, patience
         self.psnr: list[float] = []
         self.seconds: list[float] = []
         self._t0 = self._paused = 0.0
@@ -164,11 +172,13 @@ class Tracker:
         self._t0 = time.perf_counter()
         return self
 
-    def __call__(self, k: int, x: torch.Tensor) -> None:
+    def __call__(self, k: int, x: torch.Tensor) -> bool:
         t = time.perf_counter()
         self.seconds.append(t - self._t0 - self._paused)
         self.psnr.append(float(volume_psnr(x, self.truth).mean()))
+        stop = self.patience is not None and len(self.psnr) - self.best[0] >= self.patience
         self._paused += time.perf_counter() - t
+        return stop
 
     @property
     def best(self) -> tuple[int, float]:
@@ -183,10 +193,11 @@ ADMM_GRID = tuple((rho, lam) for rho in (0.01, 0.03) for lam in (0.0, 0.003, 0.0
 
 @torch.no_grad()
 def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isra: int,
-                   max_rl: int, admm_iters: int, admm_grid=ADMM_GRID) -> dict:
+                   max_rl: int, admm_iters: int, admm_grid=ADMM_GRID, patience: int = 20) -> dict:
     """Each baseline's best setting on *validation* data: the iteration where ISRA and
-    Richardson-Lucy peak in mean PSNR, and ADMM's ``(rho, lam, n_iter)`` over ``admm_grid``
-    (``rho`` and ``lam`` relative to ``||H||^2``).
+    Richardson-Lucy peak in mean PSNR (each stops ``patience`` iterations after its peak),
+    and ADMM's ``(rho, lam, n_iter)`` over ``admm_grid`` (``rho`` and ``lam`` relative to
+    ``||H||^2``).
 
     Returns
     -------
@@ -194,30 +205,32 @@ def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isr
     """
     h, w = op._check_sensor(y)
     L = float(op.eig(h, w)[0][..., 0].max())
-    tr = Tracker(truth).start()
-    isra(y, op, max_isra, callback=tr)
-    n_isra = tr.best[0]
-    tr = Tracker(truth).start()
-    richardson_lucy(y, op, max_rl, callback=tr)
-    n_rl = tr.best[0]
-    best = (-math.inf, None)
+    tuned = {"norm2": L, "admm": None}
+    for key, n in (("isra", max_isra), ("rl", max_rl)):
+        tr = Tracker(truth, patience).start()
+        baseline("ISRA" if key == "isra" else "Richardson-Lucy", op, {key: n})(y, tr)
+        tuned[key] = tr.best[0]
+    best = -math.inf
     for rho, lam in admm_grid:
-        tr = Tracker(truth).start()
+        tr = Tracker(truth, patience).start()
         admm(y, op, admm_iters, rho=rho * L, lam=lam * L, callback=tr)
-        best = max(best, (tr.best[1], (rho, lam, tr.best[0])), key=lambda b: b[0])
-    return {"isra": n_isra, "rl": n_rl, "admm": best[1], "norm2": L}
+        if tr.best[1] > best:
+            best, tuned["admm"] = tr.best[1], (rho, lam, tr.best[0])
+    return tuned
 
 
-def baseline(name: str, op: LightField, tuned: dict) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``y -> x`` for ``"ISRA"``, ``"Richardson-Lucy"`` or ``"ADMM"`` at its tuned setting."""
+def baseline(name: str, op: LightField, tuned: dict) -> Callable[..., torch.Tensor]:
+    """``(y, callback=None) -> x`` for ``"ISRA"``, ``"Richardson-Lucy"`` or ``"ADMM"`` at its
+    tuned setting (a dict from :func:`tune_baselines`)."""
     if name == "ISRA":
-        return lambda y: isra(y, op, tuned["isra"])
+        return lambda y, callback=None: isra(y, op, tuned["isra"], callback=callback)
     if name == "Richardson-Lucy":
-        return lambda y: richardson_lucy(y, op, tuned["rl"])
+        return lambda y, callback=None: richardson_lucy(y, op, tuned["rl"], callback=callback)
     if name == "ADMM":
         rho, lam, n = tuned["admm"]
         L = tuned["norm2"]
-        return lambda y: admm(y, op, n, rho=rho * L, lam=lam * L)
+        return lambda y, callback=None: admm(y, op, n, rho=rho * L, lam=lam * L,
+                                             callback=callback)
     raise ValueError(f"unknown baseline {name!r}: 'ISRA', 'Richardson-Lucy' or 'ADMM'")
 
 
@@ -239,6 +252,34 @@ def time_per_volume(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
     if y.is_cuda:
         torch.cuda.synchronize()
     return out, (time.perf_counter() - t) / repeat / y.shape[0]
+
+
+BASELINES = ("ISRA", "Richardson-Lucy", "ADMM")
+
+
+def compare(y: torch.Tensor, truth: torch.Tensor, op: LightField, tuned: dict,
+            nets: dict[str, nn.Module], repeat: int = 3) -> tuple[dict, dict, dict]:
+    """The three baselines at their tuned settings and the given networks on the same light
+    fields: PSNR and time per volume.
+
+    The baselines run once with a :class:`Tracker` (their PSNR computation is not timed);
+    each network runs once to warm up and ``repeat`` times timed.
+
+    Returns
+    -------
+    results : dict ``name -> (mean PSNR, seconds per volume)``
+    outputs : dict ``name -> volumes``
+    curves : dict ``baseline name -> Tracker`` (PSNR and time per iteration)
+    """
+    results, outputs, curves = {}, {}, {}
+    for m in BASELINES:
+        tr = curves[m] = Tracker(truth).start()
+        outputs[m] = baseline(m, op, tuned)(y, callback=tr)
+        results[m] = (float(volume_psnr(outputs[m], truth).mean()), tr.seconds[-1] / len(y))
+    for m, net in nets.items():
+        outputs[m], sec = time_per_volume(net, y, repeat=repeat)
+        results[m] = (float(volume_psnr(outputs[m], truth).mean()), sec)
+    return results, outputs, curves
 
 
 class UnfoldedLFM(Unfolded):
@@ -359,10 +400,17 @@ def build_unfolded(optics: dict, lenslets: tuple[int, int] | list[int], n_layers
     depend on the grid (per eigenvalue rank, per depth), so the same weights load onto
     another ``lenslets``."""
     o = Optics(**{k: tuple(v) if isinstance(v, list) else v for k, v in optics.items()})
-    op = LightField(psf(o).float(), pixels=o.pixels)
-    net = UnfoldedLFM(op, tuple(lenslets), n_layers=n_layers, rank=rank, init=init)
+    net = UnfoldedLFM(_shared_operator(o), tuple(lenslets), n_layers=n_layers, rank=rank,
+                      init=init)
     net.optics = o
     return net
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_operator(optics: Optics) -> LightField:
+    """One float32 operator per optics for the networks built by :func:`build_unfolded`
+    (it holds no learned numbers; sharing it shares its per-frequency matrices)."""
+    return LightField(psf(optics).float(), pixels=optics.pixels)
 
 
 def check_shipped(net: UnfoldedLFM, info: dict) -> None:
