@@ -392,21 +392,17 @@ def export_inn(name: str, profile: str, checkpoint: str | Path | None = None,
 
 #: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
 #: Chapter 10's unfolded light-field networks (both profiles alike: a few hundred numbers,
-#: minutes on a CPU). The labelled-only one is the ablation of the re-synthesis loss.
+#: minutes on a CPU). The labelled-only one is the ablation of the re-synthesis loss. A size
+#: ``adversarial=w`` adds the critic's term with weight w (off in every shipped network).
+_LFM_BASE = dict(lenslets=(21, 21), n_layers=3, rank=48, batch=4, n_steps=1500, lr=1e-2,
+                 photons=(50.0, 5000.0))
 LFM_SIZES = {
-    "lfm_unfolded": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=8,
-                         n_unlabelled=56, batch=4, n_steps=1500, lr=1e-2, resynthesis=1.0,
-                         photons=(50.0, 5000.0)),
-    "lfm_unfolded_labelled": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=8,
-                                  n_unlabelled=0, batch=4, n_steps=1500, lr=1e-2,
-                                  resynthesis=0.0, photons=(50.0, 5000.0)),
+    "lfm_unfolded": dict(_LFM_BASE, n_labelled=8, n_unlabelled=56, resynthesis=1.0),
+    "lfm_unfolded_labelled": dict(_LFM_BASE, n_labelled=8, n_unlabelled=0, resynthesis=0.0),
     # one labelled volume: where the unlabelled light fields should matter most
-    "lfm_unfolded_one": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=1,
-                             n_unlabelled=63, batch=4, n_steps=1500, lr=1e-2, resynthesis=1.0,
-                             photons=(50.0, 5000.0)),
-    "lfm_unfolded_one_labelled": dict(lenslets=(21, 21), n_layers=3, rank=48, n_labelled=1,
-                                      n_unlabelled=0, batch=4, n_steps=1500, lr=1e-2,
-                                      resynthesis=0.0, photons=(50.0, 5000.0)),
+    "lfm_unfolded_one": dict(_LFM_BASE, n_labelled=1, n_unlabelled=63, resynthesis=1.0),
+    "lfm_unfolded_one_labelled": dict(_LFM_BASE, n_labelled=1, n_unlabelled=0,
+                                      resynthesis=0.0),
 }
 
 
@@ -443,12 +439,15 @@ def _lfm_recipe(name: str) -> Callable:
         xv, yv = fine.sample(s["lenslets"], 4, seed=lfm.VALIDATION_SEED)
         yv = lfm.add_noise(yv, 1000.0, seed=lfm.VALIDATION_SEED).clamp_min(0)
         net = lfm.build_unfolded(**config)
+        model = net
+        if s.get("adversarial", 0) > 0:  # the option of the TCI paper; no shipped net uses it
+            model = lfm.WithCritic(net, lfm.Critic(optics.n_depths))
 
         def val_fn(model):
             with torch.no_grad():
                 return float(lfm.volume_psnr(model(yv), xv).mean())
 
-        hist = fit(net, lfm.lfm_loss(net.op, s["resynthesis"]),
+        hist = fit(model, lfm.lfm_loss(net.op, s["resynthesis"], s.get("adversarial", 0.0)),
                    lfm.lfm_batches(x, y, labelled, s["batch"], s["photons"]), steps,
                    lr=s["lr"], milestones=milestones or [2 * steps // 3], gamma=0.3,
                    val_fn=val_fn, val_every=100, checkpoint=ckpt, checkpoint_every=50,
@@ -472,6 +471,9 @@ def export_lfm(name: str, profile: str, checkpoint: str | Path | None = None,
     from .training import load_checkpoint
 
     s, optics, config = _lfm_setup(name)
+    if s.get("adversarial", 0) > 0:
+        raise ValueError(f"{name} trains a critic beside the network: ship the network alone "
+                         "(its state under 'net.'), which this exporter does not do")
     ckpt = _checkpoint_path(name, checkpoint)
     steps = int(load_checkpoint(ckpt)["step"])
     decay = milestones or [2 * steps // 3]

@@ -254,3 +254,28 @@ def test_noise_and_psnr():
     assert float(noisy.var()) == pytest.approx(4.0 / 100, rel=0.15)  # Poisson: var = mean
     x = torch.ones(2, 3, 4, 4)
     assert torch.allclose(lfm.volume_psnr(x * 0.9, x), torch.full((2,), 20.0, dtype=torch.float64))
+
+
+def test_adversarial_term_reverses_the_critic_gradient_for_the_network(problem):
+    o, op, x, y = problem
+    torch.manual_seed(0)
+    net = lfm.UnfoldedLFM(op, (7, 7), n_layers=2, rank=20).double()
+    model = lfm.WithCritic(net, lfm.Critic(o.n_depths).double())
+    batch = (y, x, torch.tensor([True]))
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return [[torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in m.parameters()]
+                for m in (net, model.critic)]
+
+    total, critic_total = grads(lfm.lfm_loss(op, 0.0, adversarial=1.0)(model, batch))
+    supervised, _ = grads(lfm.lfm_loss(op, 0.0)(model, batch))
+    fake = model.critic(net(y))
+    plain, _ = grads(torch.nn.functional.binary_cross_entropy_with_logits(
+        fake, torch.zeros_like(fake)))
+    for g_t, g_s, g_p in zip(total, supervised, plain):
+        torch.testing.assert_close(g_t - g_s, -g_p)  # the network works against the critic
+    assert all(g.abs().sum() > 0 for g in critic_total)
+    with pytest.raises(TypeError, match="WithCritic"):
+        lfm.lfm_loss(op, 0.0, adversarial=1.0)(net, batch)

@@ -11,7 +11,7 @@ from .optics import Optics, psf, native_field, airy_radius
 from .forward import LightField, polyphase, unpolyphase
 from .data import (TEST_SEED, TRAINING_SEED, VALIDATION_SEED, FineModel, add_noise, bin_volume,
                    fine_optics, lfm_batches, synthetic_volume, training_set, volume_psnr)
-from .recon import (ADMM_GRID, BASELINES, Tracker, UnfoldedLFM, admm, baseline, build_unfolded,
-                    check_psnr, check_shipped, compare, isra, lfm_loss, richardson_lucy,
-                    time_per_volume, tune_baselines)
+from .recon import (ADMM_GRID, BASELINES, Critic, Tracker, UnfoldedLFM, WithCritic, admm,
+                    baseline, build_unfolded, check_psnr, check_shipped, compare, isra, lfm_loss,
+                    richardson_lucy, time_per_volume, tune_baselines)
 from .reference import psf_correlation, pyolaf_psf

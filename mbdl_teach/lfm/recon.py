@@ -37,7 +37,7 @@ from .optics import Optics, psf
 
 __all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss", "ADMM_GRID",
            "tune_baselines", "baseline", "time_per_volume", "compare", "BASELINES",
-           "build_unfolded", "check_shipped", "check_psnr"]
+           "build_unfolded", "check_shipped", "check_psnr", "Critic", "WithCritic"]
 
 Callback = Callable[[int, torch.Tensor], object]
 
@@ -372,15 +372,65 @@ class UnfoldedLFM(Unfolded):
         return torch.relu(x - self.thresh[k].view(1, -1, 1, 1))
 
 
-def lfm_loss(op: LightField, resynthesis: float = 1.0) -> Callable:
+class Critic(nn.Module):
+    """A small discriminator for the optional adversarial term: volumes (B, D, H, W), the
+    depths as channels, to one realness score per volume (B,)."""
+
+    def __init__(self, n_depths: int, width: int = 16):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(n_depths, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2))
+        self.head = nn.Linear(2 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean(dim=(2, 3))).squeeze(-1)
+
+
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient's sign flips on the way back (Ganin & Lempitsky 2015)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class WithCritic(nn.Module):
+    """A network and its critic trained together by one optimizer: the critic learns to
+    tell labelled volumes from reconstructions, and the reversed gradient makes the network
+    work against it. ``forward`` is the network's."""
+
+    def __init__(self, net: UnfoldedLFM, critic: Critic):
+        super().__init__()
+        self.net, self.critic = net, critic
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.net(y)
+
+
+def lfm_loss(op: LightField, resynthesis: float = 1.0, adversarial: float = 0.0) -> Callable:
     """Semi-supervised loss for :class:`UnfoldedLFM` (for :func:`mbdl_teach.training.fit`).
 
     Batches are ``(y, x, labelled)``: light fields, volumes (anything where unlabelled) and a
     boolean mask (B,). The loss is the normalised squared error of the last layer on the
     labelled items plus ``resynthesis`` times ``||H x_T - y||^2 / ||y||^2`` on all of them.
+    With ``adversarial > 0`` the model must be a :class:`WithCritic`, and the loss adds
+    ``adversarial`` times the critic's logistic loss (labelled volumes real, reconstructions
+    fake, through a reversed gradient).
     """
+    if adversarial < 0 or resynthesis < 0:
+        raise ValueError("the weights of the loss terms must be >= 0")
+
     def loss_fn(model, batch):
         y, x, labelled = batch
+        if adversarial > 0 and not isinstance(model, WithCritic):
+            raise TypeError("an adversarial term needs the model wrapped as lfm.WithCritic("
+                            "net, lfm.Critic(n_depths))")
         out = model(y)
         loss = out.new_zeros(())
         if labelled.any():
@@ -388,6 +438,12 @@ def lfm_loss(op: LightField, resynthesis: float = 1.0) -> Callable:
             loss = loss + ((out[m] - x[m]) ** 2).sum() / (x[m] ** 2).sum()
         if resynthesis > 0:
             loss = loss + resynthesis * ((op(out) - y) ** 2).sum() / (y**2).sum()
+        if adversarial > 0 and labelled.any():
+            bce = nn.functional.binary_cross_entropy_with_logits
+            real = model.critic(x[labelled])
+            fake = model.critic(_ReverseGradient.apply(out))
+            loss = loss + adversarial * (bce(real, torch.ones_like(real))
+                                         + bce(fake, torch.zeros_like(fake)))
         return loss
 
     return loss_fn
