@@ -403,6 +403,9 @@ LFM_SIZES = {
     "lfm_unfolded_one": dict(_LFM_BASE, n_labelled=1, n_unlabelled=63, resynthesis=1.0),
     "lfm_unfolded_one_labelled": dict(_LFM_BASE, n_labelled=1, n_unlabelled=0,
                                       resynthesis=0.0),
+    # a smaller, faster network: 2 layers, 32 eigenvectors per frequency
+    "lfm_unfolded_fast": dict(_LFM_BASE, n_layers=2, rank=32, n_labelled=8, n_unlabelled=56,
+                              resynthesis=1.0),
 }
 
 

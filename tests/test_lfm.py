@@ -279,3 +279,17 @@ def test_adversarial_term_reverses_the_critic_gradient_for_the_network(problem):
     assert all(g.abs().sum() > 0 for g in critic_total)
     with pytest.raises(TypeError, match="WithCritic"):
         lfm.lfm_loss(op, 0.0, adversarial=1.0)(net, batch)
+
+
+def test_chapter_05_solvers_run_on_the_light_field_operator(problem):
+    """LightField is an operators.LinearOperator: plug-and-play HQS uses its exact
+    solve_normal, here with the projection onto x >= 0 as the 'denoiser'."""
+    from mbdl_teach import pnp
+
+    _, op, x, y = problem
+    L = op.norm(x.shape) ** 2
+    out, hist = pnp.hqs(y, op, lambda v, s: v.clamp_min(0), 30, sigmas=[0.1] * 30,
+                        beta=0.01 * L, x_true=x)
+    assert out.shape == x.shape and (out >= 0).all()
+    assert hist.psnr[-1] > hist.psnr[0] + 3
+    assert float(lfm.volume_psnr(out, x)) > 15
