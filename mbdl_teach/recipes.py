@@ -410,7 +410,7 @@ LFM_SIZES = {
 
 
 def _lfm_setup(name: str):
-    """Optics, the network, its training set and the validation set of recipe ``name``."""
+    """Recipe ``name``'s sizes, its optics and the shipped network's config (JSON-ready)."""
     import dataclasses
 
     from . import lfm
@@ -478,10 +478,11 @@ def export_lfm(name: str, profile: str, checkpoint: str | Path | None = None,
         raise ValueError(f"{name} trains a critic beside the network: ship the network alone "
                          "(its state under 'net.'), which this exporter does not do")
     ckpt = _checkpoint_path(name, checkpoint)
-    steps = int(load_checkpoint(ckpt)["step"])
+    state = load_checkpoint(ckpt)
+    steps = int(state["step"])
     decay = milestones or [2 * steps // 3]
     net = lfm.build_unfolded(**config)
-    net.load_state_dict(load_checkpoint(ckpt)["model"])
+    net.load_state_dict(state["model"])
     p_net, p_init = lfm.check_psnr(net)
     labelled = (f"{s['n_labelled']} labelled volumes"
                 + (f" + {s['n_unlabelled']} unlabelled light fields (re-synthesis loss x "

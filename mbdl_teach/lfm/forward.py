@@ -83,10 +83,11 @@ class LightField(LinearOperator):
         self.lenslets, self.pixels = K, N
         self.method = method
         D, s, N = self.n_depths, self.voxels, self.pixels
-        # conv weight (N*N, D, K*s, K*s): w[(u,v), d, m*s+i, n*s+j] = psf[d, i, j, (K-1-m)N+u, (K-1-n)N+v]
+        # conv weight (N*N, D, K*s, K*s):
+        # w[(u,v), d, m*s+i, n*s+j] = psf[d, i, j, (K-1-m)N+u, (K-1-n)N+v]
         p = psf.reshape(D, s, s, K, N, K, N).flip(3, 5)
-        self.register_buffer("weight", persistent=False, tensor=p.permute(4, 6, 0, 3, 1, 5, 2).reshape(N * N, D, K * s, K * s)
-                             .contiguous())
+        weight = p.permute(4, 6, 0, 3, 1, 5, 2).reshape(N * N, D, K * s, K * s).contiguous()
+        self.register_buffer("weight", weight, persistent=False)
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ shapes and checks
@@ -156,7 +157,8 @@ class LightField(LinearOperator):
         -------
         dict with ``A`` (h, w//2+1, N*N, D*s*s), its conjugate transpose ``AH``,
         ``G = A^H A`` (h, w//2+1, D*s*s, D*s*s),
-        and, on first use of :meth:`eig`, its eigen-decomposition.
+        and, on first use of :meth:`eig`, its eigen-decomposition (``eig``, and ``UH``, the
+        eigenvectors' conjugate transpose).
         """
         key = (h, w, self.weight.device, self.weight.dtype)
         if key not in self._cache:
@@ -181,6 +183,7 @@ class LightField(LinearOperator):
         if "eig" not in c:
             lam, U = torch.linalg.eigh(c["G"])
             c["eig"] = (lam.flip(-1).clamp_min(0), U.flip(-1).contiguous())
+            c["UH"] = c["eig"][1].mH.contiguous()
         return c["eig"]
 
     def to_spectrum(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,11 +209,15 @@ class LightField(LinearOperator):
         h, w = self._check_sensor(y)
         return self.from_spectrum(self.adjoint_spectrum(y), h, w)
 
+    def sensor_spectrum(self, y: torch.Tensor) -> torch.Tensor:
+        """Light field (B, 1, h*N, w*N) -> the spectrum of its per-pixel images
+        (h, w//2+1, N*N, B)."""
+        return torch.fft.rfft2(F.pixel_unshuffle(y, self.pixels)).permute(2, 3, 1, 0).contiguous()
+
     def adjoint_spectrum(self, y: torch.Tensor) -> torch.Tensor:
         """The polyphase spectrum of ``H^T y`` (h, w//2+1, D*s*s, B), without leaving Fourier."""
         h, w = self._check_sensor(y)
-        Y = torch.fft.rfft2(F.pixel_unshuffle(y, self.pixels)).permute(2, 3, 1, 0).contiguous()
-        return self.spectra(h, w)["AH"] @ Y
+        return self.spectra(h, w)["AH"] @ self.sensor_spectrum(y)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``H^T H x``: one small matrix per frequency (cheaper than forward then adjoint)."""
@@ -228,10 +235,8 @@ class LightField(LinearOperator):
             raise ValueError(f"beta must be > 0, got {beta}")
         h, w = self._check_volume(rhs)
         lam, U = self.eig(h, w)
-        X = self.to_spectrum(rhs)
-        if "UH" not in self.spectra(h, w):
-            self.spectra(h, w)["UH"] = U.mH.contiguous()
-        Z = U @ ((self.spectra(h, w)["UH"] @ X) / (lam + beta).unsqueeze(-1).to(U.dtype))
+        UH = self.spectra(h, w)["UH"]
+        Z = U @ ((UH @ self.to_spectrum(rhs)) / (lam + beta).unsqueeze(-1).to(U.dtype))
         return self.from_spectrum(Z, h, w)
 
     def norm(self, shape: Sequence[int] | None = None, **kwargs) -> float:

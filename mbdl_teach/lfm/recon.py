@@ -31,7 +31,7 @@ from torch import nn
 
 from .. import weights
 from ..unfolding import Unfolded
-from .data import add_noise, volume_psnr
+from .data import add_noise, synthetic_volume, volume_psnr
 from .forward import LightField
 from .optics import Optics, psf
 
@@ -206,9 +206,9 @@ def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isr
     h, w = op._check_sensor(y)
     L = float(op.eig(h, w)[0][..., 0].max())
     tuned = {"norm2": L, "admm": None}
-    for key, n in (("isra", max_isra), ("rl", max_rl)):
+    for name, key, n in (("ISRA", "isra", max_isra), ("Richardson-Lucy", "rl", max_rl)):
         tr = Tracker(truth, patience).start()
-        baseline("ISRA" if key == "isra" else "Richardson-Lucy", op, {key: n})(y, tr)
+        baseline(name, op, {key: n})(y, tr)
         tuned[key] = tr.best[0]
     best = -math.inf
     for rho, lam in admm_grid:
@@ -358,8 +358,7 @@ class UnfoldedLFM(Unfolded):
         if (h, w) != self.grid:
             raise ValueError(f"this network was built for {self.grid[0]}x{self.grid[1]} lenslets, "
                              f"the light field has {h}x{w}")
-        Y = torch.fft.rfft2(nn.functional.pixel_unshuffle(y, self.op.pixels))
-        self._b = self.UHAH @ Y.permute(2, 3, 1, 0).contiguous()  # U_r^H H^T y per frequency
+        self._b = self.UHAH @ self.op.sensor_spectrum(y)  # U_r^H H^T y per frequency
         s = self.op.voxels
         return y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
 
@@ -483,8 +482,6 @@ def check_psnr(net: UnfoldedLFM) -> tuple[float, float]:
     """Mean PSNR of ``net`` and of its untrained start on two volumes (seeded) whose light
     fields, at 1000 photons, come from the network's own operator (fast; the chapter's
     measurements use the finer model)."""
-    from .data import synthetic_volume
-
     g = torch.Generator().manual_seed(7)
     p = next(net.parameters())
     o = _optics_of(net)
