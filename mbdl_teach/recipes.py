@@ -406,6 +406,11 @@ LFM_SIZES = {
     # a smaller, faster network: 2 layers, 32 eigenvectors per frequency
     "lfm_unfolded_fast": dict(_LFM_BASE, n_layers=2, rank=32, n_labelled=8, n_unlabelled=56,
                               resynthesis=1.0),
+    # the fastest: one layer (a learned eigen-domain filter of H^T y, then ReLU)
+    "lfm_unfolded_single": dict(_LFM_BASE, n_layers=1, rank=32, n_labelled=8,
+                                n_unlabelled=56, resynthesis=1.0),
+    "lfm_unfolded_single_labelled": dict(_LFM_BASE, n_layers=1, rank=32, n_labelled=8,
+                                         n_unlabelled=0, resynthesis=0.0),
 }
 
 

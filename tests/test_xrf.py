@@ -200,6 +200,36 @@ def test_unfolded_untrained_is_projected_gradient(det, small_cube):
         xrf.UnfoldedUnmixing(small_cube.lines, det, 0)
 
 
+def test_unfolded_preconditioner_and_thresholds(det, small_cube):
+    """A full preconditioner P_k enters as (diag(w_k) + P_k) grad; every learned piece gets
+    a gradient from the first step (a threshold behind abs() at 0 would not)."""
+    lines = small_cube.lines
+    net = xrf.UnfoldedUnmixing(lines, det, n_layers=1)
+    n = net.gram.shape[0]
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        net.precond.copy_(1e-3 * torch.randn(1, n, n, generator=g))
+        net.theta.copy_(1e-3 * torch.randn(1, n, generator=g))
+    y = torch.tensor(small_cube.counts[:2, :2].reshape(4, -1), dtype=torch.float32)
+    A = net.op.D.double()
+    yn = y.double() / (y.double().sum(1, keepdim=True) / y.shape[1])
+    grad = -(yn @ A)  # x_0 = 0
+    with torch.no_grad():
+        W = torch.diag(net.step[0].double()) + net.precond[0].double()
+        ref = (-(grad @ W.T) - net.theta[0].double()).clamp(min=0)
+        out = net(y).double()
+    assert torch.allclose(out, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()))
+    net = xrf.UnfoldedUnmixing(lines, det, n_layers=2)
+    batch = xrf.unmixing_batches(lines, det, n_pool=16, seed=1)(0, g, 8)
+    xrf.amount_loss(net, batch).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    diag = xrf.UnfoldedUnmixing(lines, det, n_layers=2, preconditioner="diagonal")
+    assert diag.precond is None and sum(p.numel() for p in diag.parameters()) == 4 * n
+    with pytest.raises(ValueError, match="preconditioner must be"):
+        xrf.UnfoldedUnmixing(lines, det, 2, preconditioner="dense")
+
+
 def test_unfolded_training_lowers_the_loss(det, small_cube):
     from mbdl_teach import training
 

@@ -344,6 +344,7 @@ class UnfoldedLFM(Unfolded):
         self.a2 = nn.Parameter(torch.full((T, rank), start))
         self.log_rho = nn.Parameter(torch.full((T, 1), math.log(1e-2)))
         self.thresh = nn.Parameter(torch.zeros(T, D))
+        self._x0 = None  # init's zero volume (layer 0 skips its H^T H x term)
 
     def gains(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer k's per-eigenvalue gains (h, w', r): ``W1 G = U_r diag(g1) U_r^H`` and
@@ -360,13 +361,16 @@ class UnfoldedLFM(Unfolded):
                              f"the light field has {h}x{w}")
         self._b = self.UHAH @ self.op.sensor_spectrum(y)  # U_r^H H^T y per frequency
         s = self.op.voxels
-        return y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
+        self._x0 = y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
+        return self._x0
 
     def layer(self, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h, w = self.grid
         g1, g2 = self.gains(k)
-        c = self.UH @ self.op.to_spectrum(x)
-        step = g1.unsqueeze(-1).to(c.dtype) * c - g2.unsqueeze(-1).to(c.dtype) * self._b
+        step = -g2.unsqueeze(-1).to(self._b.dtype) * self._b
+        if x is not self._x0:  # from init's zeros the H^T H x term is zero: skip its FFT
+            c = self.UH @ self.op.to_spectrum(x)
+            step = step + g1.unsqueeze(-1).to(c.dtype) * c
         x = x - self.op.from_spectrum(self.U @ step, h, w)
         return torch.relu(x - self.thresh[k].view(1, -1, 1, 1))
 
