@@ -63,6 +63,10 @@ def test_bad_input_gives_clear_errors(det, small_cube):
     bad[0, 0, 5] = -1
     with pytest.raises(ValueError, match="negative counts"):
         xrf.nnls_maps(bad, small_cube.lines, det)
+    for value in (np.nan, np.inf, -np.inf):
+        bad[0, 0, 5] = value
+        with pytest.raises(ValueError, match="NaN or inf"):
+            xrf.roi_maps(bad, small_cube.lines, det)
     with pytest.raises(ValueError, match=r"shape \(H, W, channels\)"):
         xrf.nnls_maps(np.zeros((4, 1024)), small_cube.lines, det)
     with pytest.raises(TypeError, match="xrf.Lines"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 import time
 from typing import Callable
 
@@ -241,24 +242,27 @@ def time_per_volume(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor,
 
     Returns
     -------
-    (output, seconds per volume): the mean over the timed runs, divided by the batch size.
+    (output, seconds per volume): the median over the timed runs (robust to a run that
+    another process interrupts), divided by the batch size.
     """
     out = fn(y)
-    if y.is_cuda:
-        torch.cuda.synchronize()
-    t = time.perf_counter()
+    times = []
     for _ in range(repeat):
+        if y.is_cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
         out = fn(y)
-    if y.is_cuda:
-        torch.cuda.synchronize()
-    return out, (time.perf_counter() - t) / repeat / y.shape[0]
+        if y.is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return out, statistics.median(times) / y.shape[0]
 
 
 BASELINES = ("ISRA", "Richardson-Lucy", "ADMM")
 
 
 def compare(y: torch.Tensor, truth: torch.Tensor, op: LightField, tuned: dict,
-            nets: dict[str, nn.Module], repeat: int = 3) -> tuple[dict, dict, dict]:
+            nets: dict[str, nn.Module], repeat: int = 5) -> tuple[dict, dict, dict]:
     """The three baselines at their tuned settings and the given networks on the same light
     fields: PSNR and time per volume.
 

@@ -7,6 +7,7 @@ efficiency, i.e. proportional to its areal density).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -254,9 +255,12 @@ def check_cube(cube, detector: Detector | None = None) -> None:
         raise ValueError(f"cube has {cube.shape[-1]} channels but the detector's calibration has "
                          f"{detector.n_channels}")
     arr = cube if isinstance(cube, torch.Tensor) else torch.from_numpy(np.asarray(cube))
-    if not torch.isfinite(arr.double()).all():
+    if arr.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(arr))  # one pass; NaN propagates to both
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("cube contains NaN or inf")
-    if bool((arr < 0).any()):
+    if lo < 0:
         raise ValueError("cube has negative counts; expected raw counts >= 0")
 
 

@@ -81,13 +81,13 @@ class UnfoldedUnmixing(Unfolded):
         and passed to every layer as ``aty``, which then work on the Gram matrix."""
         if "aty" not in side:
             self.init(y)
-            side["aty"] = self.op.adjoint(y / self._norm(y))
+            side["aty"] = self.op.adjoint(y) / self._norm(y)  # = A^T (y / norm), one pass less
         return super().forward(y, n_layers, return_all, **side)
 
     def layer(self, k: int, x: torch.Tensor, y: torch.Tensor, aty: torch.Tensor | None = None,
               **side) -> torch.Tensor:
         if aty is None:
-            aty = self.op.adjoint(y / self._norm(y))
+            aty = self.op.adjoint(y) / self._norm(y)
         grad = x @ self.gram - aty
         step = self.step[k] * grad
         if self.precond is not None:
