@@ -9,8 +9,9 @@ volumes from the finer model (2x voxels and depths), Poisson noise at 100 and 10
 at the brightest pixel plus one count of read noise. Each baseline runs to its best
 iteration and ADMM with its best (rho, lambda), both chosen on the validation volumes;
 the shipped networks ``lfm_unfolded`` (semi-supervised, 3 layers, rank 48),
-``lfm_unfolded_labelled`` (its labelled-only ablation) and ``lfm_unfolded_fast``
-(semi-supervised, 2 layers, rank 32) run as they are. Reported: mean PSNR on the test volumes, time per volume (one CPU thread
+``lfm_unfolded_labelled`` (its labelled-only ablation), ``lfm_unfolded_fast``
+(semi-supervised, 2 layers, rank 32) and ``lfm_unfolded_single`` (one layer, rank 32) with
+its labelled-only ablation run as they are. Reported: mean PSNR on the test volumes, time per volume (one CPU thread
 by default, batch of all test volumes), and each method's time over the network's.
 """
 
@@ -29,7 +30,8 @@ from mbdl_teach.plotting import format_table  # noqa: E402
 
 PHOTONS = (100, 1000)
 BASELINES = lfm.BASELINES
-NETS = ("lfm_unfolded", "lfm_unfolded_labelled", "lfm_unfolded_fast")
+NETS = ("lfm_unfolded", "lfm_unfolded_labelled", "lfm_unfolded_fast", "lfm_unfolded_single",
+        "lfm_unfolded_single_labelled")
 
 
 def main() -> None:
@@ -62,7 +64,7 @@ def main() -> None:
         for m in BASELINES + NETS:
             layers = f"{nets[m].n_layers} layers, rank {nets[m].rank}" if m in nets else ""
             rows.append([p, m, setting.get(m, layers), res[m][0], f"{1e3 * res[m][1]:.1f}"])
-        for net in ("lfm_unfolded", "lfm_unfolded_fast"):
+        for net in NETS:
             ratio_rows.append([p, net] + [f"{res[m][1] / res[net][1]:.0f}x" for m in BASELINES]
                               + [f"{res[net][0] - res[m][0]:+.2f}" for m in BASELINES])
     print(f"{args.n_test} test volumes (21x21 lenslets, 15x63x63 voxels), device {device}")
