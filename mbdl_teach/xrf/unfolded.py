@@ -52,13 +52,12 @@ class UnfoldedUnmixing(Unfolded):
             raise ValueError("preconditioner must be 'full' or 'diagonal', got "
                              f"{preconditioner!r}")
         self.lines, self.detector, self.n_layers = lines, detector, n_layers
-        op = library_operator(lines, detector, n_background, dtype=torch.float32)
-        scale = op.D.norm(dim=0)
         self.op = library_operator(lines, detector, n_background, dtype=torch.float32)
+        scale = self.op.D.norm(dim=0)
         self.op.D.div_(scale)
         self.register_buffer("scale", scale)
         self.register_buffer("gram", self.op.D.T @ self.op.D)
-        n = op.D.shape[1]
+        n = self.op.D.shape[1]
         L = float(torch.linalg.matrix_norm(self.op.D, ord=2) ** 2)
         self.step = nn.Parameter(torch.full((n_layers, n), 1.0 / L))
         self.theta = nn.Parameter(torch.zeros(n_layers, n))
@@ -68,6 +67,10 @@ class UnfoldedUnmixing(Unfolded):
 
     def _norm(self, y):
         return y.sum(1, keepdim=True).clamp(min=1.0) / y.shape[1]
+
+    def _back_projection(self, y):
+        """``A^T`` of the normalised spectra (normalised after the product: one pass less)."""
+        return self.op.adjoint(y) / self._norm(y)
 
     def init(self, y: torch.Tensor, **side) -> torch.Tensor:
         if y.ndim != 2 or y.shape[1] != self.detector.n_channels:
@@ -81,13 +84,13 @@ class UnfoldedUnmixing(Unfolded):
         and passed to every layer as ``aty``, which then work on the Gram matrix."""
         if "aty" not in side:
             self.init(y)
-            side["aty"] = self.op.adjoint(y) / self._norm(y)  # = A^T (y / norm), one pass less
+            side["aty"] = self._back_projection(y)
         return super().forward(y, n_layers, return_all, **side)
 
     def layer(self, k: int, x: torch.Tensor, y: torch.Tensor, aty: torch.Tensor | None = None,
               **side) -> torch.Tensor:
         if aty is None:
-            aty = self.op.adjoint(y) / self._norm(y)
+            aty = self._back_projection(y)
         grad = x @ self.gram - aty
         step = self.step[k] * grad
         if self.precond is not None:
