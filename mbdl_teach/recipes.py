@@ -390,7 +390,6 @@ def export_inn(name: str, profile: str, checkpoint: str | Path | None = None,
         directory=directory, extra={"machine": _machine(), "degradation": s["degradation"]})
 
 
-#: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
 #: Chapter 10's unfolded light-field networks (both profiles alike: a few hundred numbers,
 #: minutes on a CPU). The labelled-only one is the ablation of the re-synthesis loss. A size
 #: ``adversarial=w`` adds the critic's term with weight w (off in every shipped network).
@@ -507,6 +506,7 @@ def export_lfm(name: str, profile: str, checkpoint: str | Path | None = None,
                "check_psnr_untrained": round(p_init, 3)})
 
 
+#: name -> recipe (``fn(profile, out, n_steps, progress, milestones, checkpoint)``).
 RECIPES: dict[str, Callable] = {"lista": train_lista, "diffusion": train_diffusion}
 RECIPES.update({name: _inn_recipe(name) for name in INN_SIZES})
 RECIPES.update({name: _denoiser_recipe(name) for name in DENOISER_SIZES})
