@@ -58,6 +58,18 @@ def scores(a, b, p) -> dict:
             "exclusion": round(float(xray.exclusion_loss(a, b)), 4)}
 
 
+def train(p, seed: int, n_steps: int, degree: int = NET["degree"], truth=None, patience: int = 3,
+          **kw):
+    """A fresh network (seeded) trained on panel ``p`` as every run here is: 32x32 patches,
+    batch 8, the exclusion (or truth) checked every 10 steps. Returns (net, history)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = xray.SeparationNet(**(NET | {"degree": degree}))
+    hist = xray.train_separation(net, p.x, p.r1, n_steps=n_steps, truth=truth, patch=32,
+                                 batch=8, check_every=10, patience=patience, seed=seed, **kw)
+    return net, hist
+
+
 def run_panel(i: int, size: int, steps: int, sup_steps: int, export: bool) -> dict:
     vis, con, seed = PANELS[i]
     p = xray.synthetic_panel(vis, con, seed=seed, size=size)
@@ -65,16 +77,10 @@ def run_panel(i: int, size: int, steps: int, sup_steps: int, export: bool) -> di
     for deg in (2, 3):
         out[f"regression{deg}"] = scores(*xray.regression_split(p.x, p.r1, deg), p)
     for variant, kw in SETTINGS.items():
-        kw = dict(kw)
         truth = (p.x1, p.x2) if kw.get("supervised") else None
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            net = xray.SeparationNet(**NET)
         t0 = time.perf_counter()
-        kw.setdefault("patience", 3)
         n = sup_steps if kw.get("supervised") else steps
-        hist = xray.train_separation(net, p.x, p.r1, n_steps=n, truth=truth, patch=32,
-                                     batch=8, check_every=10, seed=seed, **kw)
+        net, hist = train(p, seed, n, truth=truth, **kw)
         with torch.no_grad():
             a, b = net(p.x, p.r1)
         out[variant] = scores(a, b, p) | {"steps": hist.steps, "best_step": net.best_step,
@@ -101,11 +107,7 @@ def budget_study(size: int, budgets=(150, 300, 600)) -> None:
         reg = [scores(*xray.regression_split(p.x, p.r1, d), p)["x2_psnr"] for d in (2, 3)]
         row = [f"{vis}/{con}: regression 2 {reg[0]:.2f}, 3 {reg[1]:.2f}"]
         for degree, n in [(2, budgets[0])] + [(3, b) for b in budgets]:
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                net = xray.SeparationNet(**(NET | {"degree": degree}))
-            h = xray.train_separation(net, p.x, p.r1, n_steps=n, patch=32, batch=8,
-                                      check_every=10, patience=3, seed=seed, **SETTINGS["method"])
+            net, h = train(p, seed, n, degree, **SETTINGS["method"])
             with torch.no_grad():
                 row.append(f"degree {degree}, {n}: {scores(*net(p.x, p.r1), p)['x2_psnr']:.2f} "
                            f"({h.steps})")
