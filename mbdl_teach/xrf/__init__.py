@@ -9,8 +9,12 @@ element maps by five methods that share one call, ``method(cube, lines, detector
 * :class:`UnfoldedUnmixing` ``(lines, detector, n_layers).maps(cube)`` - the unmixing
   iteration unfolded into a trained network.
 
+One measured spectrum: :func:`fit_spectrum` fits line-family areas, calibration and
+resolution; :func:`pymca_example` reads the spectra shipped with PyMca and :func:`pymca_fit`
+runs PyMca's own fit.
+
 Parts: :mod:`.physics` (lines, detector, cube, files), :mod:`.fitting` (ROI, NNLS, PyMca,
-scores), :mod:`.fri`, :mod:`.unfolded`.
+scores), :mod:`.fri`, :mod:`.unfolded`, :mod:`.spectrum` (one measured spectrum).
 """
 
 from .fitting import library_operator, map_scores, nnls_fista, nnls_maps, pymca_config, pymca_maps, roi_maps
@@ -19,6 +23,8 @@ from .fri import (annihilating_filter, assign_pulses, cadzow, candidate_lines, f
 from .physics import (ELEMENTS, PALETTE, PIGMENTS, Cube, Detector, Lines, atomic_number, check_cube,
                       continuum, efficiency, load_cube, mixture_amounts, save_cube, simulate_spectra,
                       synthetic_cube)
+from .spectrum import (SpectrumFit, escape_fraction, family_lines, fit_spectrum, pymca_example,
+                       pymca_fit, pymca_setup, thick_sample, transmission)
 from .unfolded import UnfoldedUnmixing, amount_loss, pigment_mixtures, unmixing_batches
 
 __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "save_cube", "load_cube",
@@ -27,4 +33,6 @@ __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "s
            "library_operator", "map_scores", "fri_pulses", "fri_maps", "warp", "unwarp",
            "warped_samples", "gaussian_preweight", "annihilating_filter", "cadzow", "prony",
            "candidate_lines", "assign_pulses", "UnfoldedUnmixing", "pigment_mixtures",
-           "unmixing_batches", "amount_loss"]
+           "unmixing_batches", "amount_loss", "fit_spectrum", "SpectrumFit", "family_lines",
+           "transmission", "thick_sample", "escape_fraction", "pymca_example", "pymca_fit",
+           "pymca_setup"]
