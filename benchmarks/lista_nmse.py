@@ -23,8 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mbdl_teach import config, unfolding  # noqa: E402
-from mbdl_teach import sparse as sp  # noqa: E402
+from mbdl_teach import config, data, solvers, unfolding  # noqa: E402
 from mbdl_teach.plotting import format_table  # noqa: E402
 
 LAMS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
@@ -40,17 +39,19 @@ def main() -> None:
     config.setup(seed=0, threads=1, verbose=False)  # one thread: small matrices, shared CPU
     m, n = (50, 100) if args.quick else (250, 500)
     T = 16
-    prob = sp.SyntheticSparse(m, n, 0.1, generator=torch.Generator().manual_seed(1))
+    prob = data.SyntheticSparse(m, n, 0.1, generator=torch.Generator().manual_seed(1))
     train = prob.sample(1000, torch.Generator().manual_seed(2))
     test = prob.sample(1000, torch.Generator().manual_seed(3))
     D = prob.D
-    lam_i, _ = sp.tune_lambda(*train, D, LAMS, T)
-    lam_f, _ = sp.tune_lambda(*train, D, LAMS, T, method="fista")
-    curves = {f"ISTA (lam {lam_i:g})": sp.ista(test[0], D, lam_i, T, ref=test[1], objective=False).nmse,
-              f"FISTA (lam {lam_f:g})": sp.fista(test[0], D, lam_f, T, ref=test[1], objective=False).nmse}
-    nets = {"LISTA": sp.LISTA(D, T, lam=lam_i),
-            "LISTA-CPSS": sp.LISTA_CP(D, T, lam=lam_i, support_selection=(0.012, 0.13)),
-            "ALISTA": sp.ALISTA(D, T, lam=lam_i, support_selection=(0.012, 0.13))}
+    lam_i, _ = solvers.tune_lambda(*train, D, LAMS, T)
+    lam_f, _ = solvers.tune_lambda(*train, D, LAMS, T, method="fista")
+    curves = {f"ISTA (lam {lam_i:g})": solvers.ista(test[0], D, solvers.prox_l1(lam_i), T,
+                                                    ref=test[1])[1].nmse,
+              f"FISTA (lam {lam_f:g})": solvers.fista(test[0], D, solvers.prox_l1(lam_f), T,
+                                                      ref=test[1])[1].nmse}
+    nets = {"LISTA": solvers.LISTA(D, T, lam=lam_i),
+            "LISTA-CPSS": solvers.LISTA_CP(D, T, lam=lam_i, support_selection=(0.012, 0.13)),
+            "ALISTA": solvers.ALISTA(D, T, lam=lam_i, support_selection=(0.012, 0.13))}
     lr = 3e-3 if args.quick else 5e-4
     seconds = {}
     for name, net in nets.items():
@@ -66,7 +67,7 @@ def main() -> None:
                        ["method", *[f"NMSE@{j} (dB)" for j in SHOW]], ".1f"))
     rows = []
     for name, net in nets.items():
-        res = {m: sp.iterations_matched(net, train, test, D, LAMS, args.max_iter, method=m) for m in ("ista", "fista")}
+        res = {m: solvers.iterations_matched(net, train, test, D, LAMS, args.max_iter, method=m) for m in ("ista", "fista")}
         row = [name, res["ista"][0], f"{seconds[name] / 60:.1f}"]
         for _, _, its in res.values():
             row += [f">{args.max_iter}" if its is None else its,

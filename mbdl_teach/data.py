@@ -6,6 +6,7 @@ Every chapter tunes and trains on ``TRAIN_IMAGES`` and reports on ``TEST_IMAGES`
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -411,3 +412,92 @@ def degraded_patches(
     x = F.avg_pool2d(fine, oversample)
     y = F.avg_pool2d(blurred, oversample * factor)
     return x, add_gaussian_noise(y, sigma, generator=generator)
+
+
+# ------------------------------------------------------------------ the synthetic benchmark
+class SyntheticSparse:
+    """The synthetic sparse-coding benchmark of Chen et al. (2018) and Liu et al. (2019).
+
+    ``D`` (m, n): i.i.d. Gaussian entries, columns scaled to unit norm. Codes: Bernoulli(p)
+    support with N(0, 1) values. ``y = D x + w`` with white Gaussian ``w`` at ``snr_db``
+    (None: noiseless).
+
+    Parameters
+    ----------
+    m, n : int
+        Measurements and atoms (m <= n).
+    p : float
+        Probability that an entry of a code is non-zero.
+    snr_db : float or None
+    generator : torch.Generator, optional
+        Draws the dictionary.
+    """
+
+    def __init__(self, m: int, n: int, p: float = 0.1, snr_db: float | None = None,
+                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32):
+        for name, v in (("m", m), ("n", n)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not 0 < p <= 1:
+            raise ValueError(f"p must be in (0, 1], got {p!r}")
+        if snr_db is not None and not math.isfinite(snr_db):
+            raise ValueError(f"snr_db must be finite or None, got {snr_db!r}")
+        self.m, self.n, self.p, self.snr_db, self.dtype = m, n, float(p), snr_db, dtype
+        D = torch.randn(m, n, generator=generator, dtype=torch.float64)
+        self.D = (D / D.norm(dim=0, keepdim=True)).to(dtype)
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``batch`` pairs: ``y`` (batch, m) and ``x`` (batch, n)."""
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        support = torch.rand(batch, self.n, generator=generator) < self.p
+        x = (support * torch.randn(batch, self.n, generator=generator)).to(self.dtype)
+        y = x @ self.D.T
+        if self.snr_db is not None:
+            std = math.sqrt(float((y**2).mean()) / 10 ** (self.snr_db / 10))
+            y = y + std * torch.randn(y.shape, generator=generator).to(self.dtype)
+        return y, x
+
+    def batches(self, batch: int) -> Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]:
+        """A batch source for :func:`mbdl_teach.training.fit`."""
+        return lambda step, generator: self.sample(batch, generator)
+
+    def __repr__(self) -> str:
+        return f"SyntheticSparse(m={self.m}, n={self.n}, p={self.p}, snr_db={self.snr_db})"
+
+
+# ------------------------------------------------------------------ image patches
+def dct_dictionary(size: int = 8, atoms_per_dim: int = 16) -> torch.Tensor:
+    """Overcomplete 2-D DCT dictionary for ``size x size`` patches (as in K-SVD papers).
+
+    Returns
+    -------
+    Tensor, shape (size**2, atoms_per_dim**2), unit-norm columns, the first one constant.
+    """
+    if size < 1 or atoms_per_dim < size:
+        raise ValueError(f"need size >= 1 and atoms_per_dim >= size, got {size}, {atoms_per_dim}")
+    t = torch.arange(size, dtype=torch.float64)[:, None]
+    k = torch.arange(atoms_per_dim, dtype=torch.float64)[None]
+    A = torch.cos(t * k * math.pi / atoms_per_dim)
+    A[:, 1:] -= A[:, 1:].mean(0, keepdim=True)
+    A = A / A.norm(dim=0, keepdim=True)
+    return torch.kron(A, A).float()
+
+
+def image_to_patches(img: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """All ``size x size`` patches of an image (H, W) at ``stride``, as rows (N, size**2)."""
+    if img.ndim != 2:
+        raise ValueError(f"img must have shape (H, W), got {tuple(img.shape)}")
+    H, W = img.shape
+    if (H - size) % stride or (W - size) % stride:
+        raise ValueError(f"(H - size) and (W - size) must be multiples of stride; got {H}x{W}, "
+                         f"size {size}, stride {stride}")
+    u = torch.nn.functional.unfold(img[None, None], size, stride=stride)  # (1, size^2, N)
+    return u[0].T
+
+
+def patches_to_image(patches: torch.Tensor, shape: tuple[int, int], size: int, stride: int) -> torch.Tensor:
+    """Inverse of :func:`image_to_patches`: put patches back, averaging the overlaps."""
+    H, W = shape
+    fold = lambda p: torch.nn.functional.fold(p.T[None], (H, W), size, stride=stride)[0, 0]
+    return fold(patches) / fold(torch.ones_like(patches))

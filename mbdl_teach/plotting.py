@@ -186,3 +186,40 @@ def plot_winnet_diagram(detail_channels: int = 15, fontsize: float = 10, ax=None
     ax.axis("off")
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_unrolled_graph(n_layers: int = 3, ax=None):
+    """Draw LISTA unrolled: ``y -> W_e -> (+) -> S_theta -> x_k``, with ``S`` feeding back.
+
+    Returns the matplotlib axis.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.4 * n_layers + 1.5, 2.4))
+    box = dict(boxstyle="round,pad=0.3", fc="#e8f0fe", ec="#3367d6")
+    arrow = dict(arrowstyle="->", color="0.3")
+    ax.text(0.2, 2.0, "$y$", fontsize=13, ha="center", va="center")
+    ax.annotate("", (0.2, 0.55), (0.2, 1.8), arrowprops=arrow)
+    ax.plot([0.2, 2.4 * n_layers - 0.8], [0.5, 0.5], color="0.6", lw=1)
+    for k in range(n_layers):
+        x0 = 1.0 + 2.4 * k
+        ax.text(x0, 0.5, "$W_e^{%d}$" % (k + 1), ha="center", va="center", bbox=box, fontsize=10)
+        ax.text(x0 + 0.6, 1.2, "$+$", ha="center", va="center", fontsize=13,
+                bbox=dict(boxstyle="circle,pad=0.1", fc="white", ec="0.3"))
+        ax.text(x0 + 1.3, 1.2, r"$\mathcal{S}_{\theta_{%d}}$" % (k + 1), ha="center", va="center",
+                bbox=dict(boxstyle="round,pad=0.3", fc="#fde8e8", ec="#c5221f"), fontsize=10)
+        ax.annotate("", (x0 + 0.45, 1.1), (x0 + 0.15, 0.6), arrowprops=arrow)
+        ax.annotate("", (x0 + 1.0, 1.2), (x0 + 0.75, 1.2), arrowprops=arrow)
+        ax.text(x0 + 1.95, 1.2, "$x_{%d}$" % (k + 1), ha="center", va="center", fontsize=11)
+        ax.annotate("", (x0 + 1.75, 1.2), (x0 + 1.6, 1.2), arrowprops=arrow)
+        if k:
+            ax.text(x0 - 0.3, 2.0, "$S^{%d}$" % (k + 1), ha="center", va="center", bbox=box, fontsize=10)
+            ax.annotate("", (x0 - 0.1, 2.0), (x0 - 0.45, 1.35), arrowprops=arrow)
+            ax.annotate("", (x0 + 0.5, 1.35), (x0 + 0.0, 1.95), arrowprops=arrow)
+    ax.set_xlim(-0.2, 2.4 * n_layers + 0.6)
+    ax.set_ylim(0.1, 2.4)
+    ax.axis("off")
+    ax.set_title("LISTA: %d unrolled ISTA iterations with learned $W_e^k, S^k, \\theta_k$" % n_layers,
+                 fontsize=10)
+    return ax

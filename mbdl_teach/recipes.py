@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from . import data, inn, sparse, weights
+from . import data, inn, solvers, weights
 from .denoisers import DnCNN, denoising_loss
 from .training import fit, init_distributed
 from .unfolding import nmse_per_layer, train_unfolded
@@ -222,15 +222,15 @@ def train_lista(profile: str = "quick", out: str | Path | None = None,
     default 60% and 85% of ``n_steps``).
     """
     s = _profile_sizes(LISTA_SIZES, profile, n_steps)
-    prob = sparse.SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
+    prob = data.SyntheticSparse(s["m"], s["n"], s["p"], generator=torch.Generator().manual_seed(0))
     y_te, x_te = prob.sample(1000, torch.Generator().manual_seed(1))
-    model = sparse.LISTA(prob.D, s["layers"], lam=s["lam"])
+    model = solvers.LISTA(prob.D, s["layers"], lam=s["lam"])
     n = s["n_steps"]
     hist = train_unfolded(model, prob.batches(s["batch"]), n, lr=s["lr"], progress=progress,
                           milestones=milestones or [max(1, int(0.6 * n)), max(1, int(0.85 * n))],
                           gamma=0.3, checkpoint=checkpoint)
     ours = nmse_per_layer(model, y_te, x_te)
-    base = sparse.ista(y_te, prob.D, s["lam"], s["layers"], ref=x_te).nmse
+    base = solvers.ista(y_te, prob.D, solvers.prox_l1(s["lam"]), s["layers"], ref=x_te)[1].nmse
     for k in range(1, s["layers"] + 1):
         print(f"layer {k:2d}  ISTA {base[k]:7.2f} dB  LISTA {ours[k]:7.2f} dB")
     if out is not None:

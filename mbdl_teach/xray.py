@@ -40,6 +40,7 @@ from . import data, metrics, weights
 from .operators import LinearOperator
 from .training import History, fit
 from .unfolding import Unfolded
+from .wavelets import soft_threshold
 
 __all__ = [
     "PIGMENTS", "Panel", "synthetic_panel", "paint_xray", "load_panel", "regression_split",
@@ -529,11 +530,6 @@ def exclusion_loss(a: torch.Tensor, b: torch.Tensor, levels: int = 3) -> torch.T
 
 
 # ------------------------------------------------------------------ the network
-def soft(v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Soft thresholding ``sign(v) max(|v| - t, 0)`` (``t`` broadcast, >= 0)."""
-    return torch.sign(v) * torch.clamp(v.abs() - t, min=0)
-
-
 def ista_codes_step(z1, z2, x, r1, Xi: LinearOperator, Omega: LinearOperator, step, theta1,
                     theta2, gamma):
     """One ISTA step on the codes of the two components.
@@ -552,7 +548,8 @@ def ista_codes_step(z1, z2, x, r1, Xi: LinearOperator, Omega: LinearOperator, st
     g = Xi.adjoint(e)
     v1 = z1 + step * (g + gamma * Omega.adjoint(r1 - Omega(z1)))
     v2 = z2 + step * g
-    return soft(v1, theta1), soft(v2, theta2)
+    return (soft_threshold(v1, theta1, check=False),
+            soft_threshold(v2, theta2, check=False))
 
 
 class SeparationNet(Unfolded):
@@ -632,7 +629,8 @@ class SeparationNet(Unfolded):
             x1, x2 = torch.fft.irfft2(x1f, s=(h, w)), torch.fft.irfft2(x2f, s=(h, w))
             t1 = t1 + mu[0] * edge_map(x2)
             t2 = t2 + mu[1] * edge_map(x1)
-        return torch.cat([soft(v1, t1), soft(v2, t2)], 1)
+        return torch.cat([soft_threshold(v1, t1, check=False),
+                          soft_threshold(v2, t2, check=False)], 1)
 
     def codes(self, x, r1, n_layers=None, x1r=None, x2r=None):
         """The codes ``(z1, z2)`` after ``n_layers`` layers, (B, K, H, W) each."""

@@ -89,9 +89,14 @@ def test_history_and_callback():
     y = op(x_true) + 0.01 * torch.randn(1, 1, 24, 24, generator=torch.Generator().manual_seed(5))
     seen = []
     x, hist = pnp.hqs(y, op, lambda v, s: v, n_iter=5, noise_level=0.01, x_true=x_true,
-                      callback=lambda k, z, h: seen.append(k))
-    assert seen == list(range(5)) and len(hist.psnr) == 5 and len(hist.beta) == 5
+                      callback=lambda k, z: seen.append(k))
+    assert seen == list(range(1, 6)) and len(hist.psnr) == 5 and len(hist.beta) == 5
     assert hist.beta == sorted(hist.beta)  # the penalty grows as sigma_k falls
+    assert hist.n_iter == 5
+    # a callback that returns True stops the solver after that iteration
+    x, hist = pnp.admm(y, op, lambda v, s: v, n_iter=5, noise_level=0.01,
+                       callback=lambda k, z: k == 2)
+    assert hist.n_iter == 2 and len(hist.beta) == 2
 
 
 def test_bad_inputs_are_clear_errors():
@@ -99,16 +104,18 @@ def test_bad_inputs_are_clear_errors():
     op = ops.Downsample(2)
     with pytest.raises(ValueError, match="operator and image sizes disagree"):
         pnp.hqs(y, op, lambda v, s: v, 3, noise_level=0.01, x0=torch.rand(1, 1, 16, 16))
-    with pytest.raises(TypeError, match="denoiser must be callable"):
+    with pytest.raises(TypeError, match="prior must be a denoiser"):
         pnp.hqs(y, ops.Identity(), "bm3d", 3, noise_level=0.01)
     with pytest.raises(ValueError, match="n_iter"):
         pnp.admm(y, ops.Identity(), lambda v, s: v, 0, noise_level=0.01)
     with pytest.raises(ValueError, match="sigmas"):
         pnp.hqs(y, ops.Identity(), lambda v, s: v, 3)
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"batch first"):
         pnp.hqs(y[0], ops.Identity(), lambda v, s: v, 3, noise_level=0.01)
-    with pytest.raises(ValueError, match="denoiser returned"):
+    with pytest.raises(ValueError, match="prior returned"):
         pnp.hqs(y, ops.Identity(), lambda v, s: v[0], 3, noise_level=0.01)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        pnp.admm(y * float("nan"), ops.Identity(), lambda v, s: v, 3, noise_level=0.01)
 
 
 def test_initial_estimate_fills_holes_of_a_mask():

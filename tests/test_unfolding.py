@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from mbdl_teach import operators as ops
-from mbdl_teach import sparse
+from mbdl_teach import data, solvers
 from mbdl_teach.unfolding import Unfolded, code_loss, nmse_per_layer, train_unfolded
 
 
@@ -70,8 +70,8 @@ def test_image_subclass_with_side_information_trains():
 
 
 def test_lista_family_are_unfolded_subclasses():
-    prob = sparse.SyntheticSparse(10, 20, generator=torch.Generator().manual_seed(0))
-    for net in (sparse.LISTA(prob.D, 3), sparse.LISTA_CP(prob.D, 3), sparse.ALISTA(prob.D, 3)):
+    prob = data.SyntheticSparse(10, 20, generator=torch.Generator().manual_seed(0))
+    for net in (solvers.LISTA(prob.D, 3), solvers.LISTA_CP(prob.D, 3), solvers.ALISTA(prob.D, 3)):
         assert isinstance(net, Unfolded) and isinstance(net.op, ops.MatrixOperator)
         assert torch.equal(net.D, prob.D)
 

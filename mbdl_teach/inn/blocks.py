@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_sigma
+from ..wavelets import soft_threshold
 
 SPLITS = {"dct4": 4, "haar": 2}
 
@@ -195,7 +196,7 @@ class NoiseSoftThreshold(nn.Module):
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
         t = self.threshold(sigma).to(x.dtype)
-        return x - torch.clamp(x, -t, t)  # = sign(x) max(|x| - t, 0), in two cheap passes
+        return soft_threshold(x, t, check=False)
 
 
 def _conv(cin: int, cout: int, k: int, dilation: int = 1, groups: int = 1) -> nn.Conv2d:

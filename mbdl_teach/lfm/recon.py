@@ -1,13 +1,13 @@
 """Reconstructing a volume from its light field: the classical solvers and the unfolded network.
 
-Baselines (all on the fastest exact operator, :class:`~mbdl_teach.lfm.LightField` in its
-FFT form):
+Baselines: the solvers of :mod:`mbdl_teach.solvers` on the fastest exact operator,
+:class:`~mbdl_teach.lfm.LightField` in its FFT form:
 
-* :func:`isra` - the Image Space Reconstruction Algorithm, the multiplicative update
-  ``x <- x * H^T y / H^T H x`` (least squares with x >= 0; Daube-Witherspoon & Muehllehner 1986);
-* :func:`richardson_lucy` - ``x <- x * H^T (y / H x) / H^T 1``, the Poisson maximum-likelihood
+* ISRA - the multiplicative update ``x <- x * H^T y / H^T H x`` (least squares with x >= 0;
+  Daube-Witherspoon & Muehllehner 1986);
+* Richardson-Lucy - ``x <- x * H^T (y / H x) / H^T 1``, the Poisson maximum-likelihood
   update (the classical LFM deconvolution of Broxton et al. 2013);
-* :func:`admm` - ``min 1/2 ||H x - y||^2 + lam ||x||_1`` subject to ``x >= 0``, with the
+* ADMM - ``min 1/2 ||H x - y||^2 + lam ||x||_1`` subject to ``x >= 0``, with the
   x-step ``(H^T H + rho I)^{-1}`` solved exactly per spatial frequency.
 
 Every solver takes ``callback(k, x)`` after each iteration (returning True stops it);
@@ -30,116 +30,25 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import weights
+from .. import solvers, weights
+from ..solvers import Callback
 from ..unfolding import Unfolded
 from .data import add_noise, synthetic_volume, volume_psnr
 from .forward import LightField
 from .optics import Optics, psf
 
-__all__ = ["isra", "richardson_lucy", "admm", "Tracker", "UnfoldedLFM", "lfm_loss", "ADMM_GRID",
+__all__ = ["Tracker", "UnfoldedLFM", "lfm_loss", "ADMM_GRID",
            "tune_baselines", "baseline", "time_per_volume", "compare", "BASELINES",
            "build_unfolded", "check_shipped", "check_psnr", "Critic", "WithCritic"]
 
-Callback = Callable[[int, torch.Tensor], object]
-
-
-def _check(y: torch.Tensor, op: LightField, n_iter: int, nonneg: bool = True) -> None:
-    if not isinstance(op, LightField):
-        raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
-    op._check_sensor(y)
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
-        raise ValueError(f"n_iter must be an int >= 0, got {n_iter!r}")
-    if nonneg and (y < 0).any():
-        raise ValueError("the multiplicative updates need a light field with no negative "
-                         "intensities: clamp it first (y.clamp_min(0)), e.g. after read noise")
-
-
-def _start(y: torch.Tensor, op: LightField, hty: torch.Tensor) -> torch.Tensor:
-    """A flat positive start of the right brightness: ``c 1`` with ``<H c1, y> = ||H c1||^2``."""
-    ones = torch.ones_like(hty)
-    h1 = op(ones)
-    c = (h1 * y).sum(dim=(1, 2, 3)) / (h1 * h1).sum(dim=(1, 2, 3))
-    return ones * c.clamp_min(1e-12).view(-1, 1, 1, 1)
-
-
-@torch.no_grad()
-def isra(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None = None,
-         callback: Callback | None = None, eps: float = 1e-12) -> torch.Tensor:
-    """ISRA: ``x <- x * H^T y / (H^T H x)``; its least-squares objective never increases.
-
-    Parameters
-    ----------
-    y : Tensor (B, 1, h*N, w*N)
-        Light fields, >= 0.
-    op : LightField
-    n_iter : int
-    x0 : Tensor (B, D, h*s, w*s), optional
-        Positive start (default a flat volume of the right brightness).
-    callback : callable, optional
-        ``callback(k, x)`` after iteration k (from 1); returning True stops the solver.
-
-    Returns
-    -------
-    Tensor (B, D, h*s, w*s)
-    """
-    _check(y, op, n_iter)
-    hty = op.adjoint(y)
-    x = _start(y, op, hty) if x0 is None else x0.clone()
-    for k in range(1, n_iter + 1):
-        x = x * hty / op.normal(x).clamp_min(eps)
-        if callback is not None and callback(k, x):
-            break
-    return x
-
-
-@torch.no_grad()
-def richardson_lucy(y: torch.Tensor, op: LightField, n_iter: int, x0: torch.Tensor | None = None,
-                    callback: Callback | None = None, background: float = 1e-6) -> torch.Tensor:
-    """Richardson-Lucy: ``x <- x * H^T (y / (H x + b)) / H^T 1`` (Poisson likelihood).
-
-    ``background`` b (relative to the light field's mean) keeps the ratio finite in dark
-    pixels. Shapes as in :func:`isra`.
-    """
-    _check(y, op, n_iter)
-    hty = op.adjoint(y)
-    x = _start(y, op, hty) if x0 is None else x0.clone()
-    norm = op.adjoint(torch.ones_like(y)).clamp_min(1e-12)
-    b = background * y.mean(dim=(1, 2, 3), keepdim=True)
-    for k in range(1, n_iter + 1):
-        x = x * op.adjoint(y / (op(x) + b)) / norm
-        if callback is not None and callback(k, x):
-            break
-    return x
-
-
-@torch.no_grad()
-def admm(y: torch.Tensor, op: LightField, n_iter: int, rho: float, lam: float = 0.0,
-         callback: Callback | None = None) -> torch.Tensor:
-    """ADMM for ``min 1/2 ||H x - y||^2 + lam ||x||_1`` with ``x >= 0``.
-
-    Splitting ``x = z``: ``x = (H^T H + rho I)^{-1} (H^T y + rho (z - u))`` (exact, per
-    frequency), ``z = max(x + u - lam / rho, 0)``, ``u += x - z``. Returns ``z`` (feasible).
-
-    Parameters
-    ----------
-    rho : float
-        > 0, the penalty (relative to ``||H||^2``: ``rho = 0.01 ||H||^2`` is a good start).
-    lam : float
-        >= 0, the l1 weight.
-    """
-    _check(y, op, n_iter, nonneg=False)
-    if not rho > 0 or lam < 0:
-        raise ValueError(f"need rho > 0 and lam >= 0, got rho={rho}, lam={lam}")
-    hty = op.adjoint(y)
-    z = torch.zeros_like(hty)
-    u = torch.zeros_like(hty)
-    for k in range(1, n_iter + 1):
-        x = op.solve_normal(hty + rho * (z - u), rho)
-        z = (x + u - lam / rho).clamp_min(0)
-        u = u + x - z
-        if callback is not None and callback(k, z):
-            break
-    return z
+def _admm(y: torch.Tensor, op: LightField, n_iter: int, rho: float, lam: float,
+          callback: Callback | None = None) -> torch.Tensor:
+    """ADMM for ``min 1/2 ||H x - y||^2 + lam ||x||_1`` with ``x >= 0``, from ``x = 0``:
+    :func:`mbdl_teach.solvers.admm` with the non-negative l1 proximal map (its x-step
+    ``(H^T H + rho I)^{-1}`` is exact, per spatial frequency)."""
+    zeros = y.new_zeros(op.input_shape(tuple(y.shape)))
+    return solvers.admm(y, op, solvers.prox_l1(lam, nonneg=True), n_iter, x0=zeros,
+                        callback=callback, beta=rho, record_residual=False)[0]
 
 
 class Tracker:
@@ -214,7 +123,7 @@ def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isr
     best = -math.inf
     for rho, lam in admm_grid:
         tr = Tracker(truth, patience).start()
-        admm(y, op, admm_iters, rho=rho * L, lam=lam * L, callback=tr)
+        _admm(y, op, admm_iters, rho * L, lam * L, tr)
         if tr.best[1] > best:
             best, tuned["admm"] = tr.best[1], (rho, lam, tr.best[0])
     return tuned
@@ -224,14 +133,15 @@ def baseline(name: str, op: LightField, tuned: dict) -> Callable[..., torch.Tens
     """``(y, callback=None) -> x`` for ``"ISRA"``, ``"Richardson-Lucy"`` or ``"ADMM"`` at its
     tuned setting (a dict from :func:`tune_baselines`)."""
     if name == "ISRA":
-        return lambda y, callback=None: isra(y, op, tuned["isra"], callback=callback)
+        return lambda y, callback=None: solvers.isra(y, op, tuned["isra"],
+                                                     callback=callback)[0]
     if name == "Richardson-Lucy":
-        return lambda y, callback=None: richardson_lucy(y, op, tuned["rl"], callback=callback)
+        return lambda y, callback=None: solvers.richardson_lucy(y, op, tuned["rl"],
+                                                                callback=callback)[0]
     if name == "ADMM":
         rho, lam, n = tuned["admm"]
         L = tuned["norm2"]
-        return lambda y, callback=None: admm(y, op, n, rho=rho * L, lam=lam * L,
-                                             callback=callback)
+        return lambda y, callback=None: _admm(y, op, n, rho * L, lam * L, callback)
     raise ValueError(f"unknown baseline {name!r}: 'ISRA', 'Richardson-Lucy' or 'ADMM'")
 
 

@@ -444,6 +444,30 @@ class MatrixOperator(LinearOperator):
     def input_shape(self, shape):
         return tuple(shape[:-1]) + (self.D.shape[1],)
 
+    def norm(self, shape=None, **kwargs) -> float:
+        """``||D||_2``, exactly (the largest singular value, in float64)."""
+        return float(torch.linalg.matrix_norm(self.D.double(), ord=2))
+
+    def normal(self, x):
+        """``D^T D x``; through the Gram matrix ``D^T D`` (cached) when D is tall."""
+        m, n = self.D.shape
+        if n >= m:
+            return super().normal(x)
+        self._check(x, "x", n, "columns")
+        key = (x.dtype, x.device)
+        if getattr(self, "_gram_key", None) != key:
+            D = self._d(x).to(x.device)
+            self._gram, self._gram_key = D.T @ D, key
+        return x @ self._gram
+
+    def column_norms(self) -> torch.Tensor:
+        """``||d_j||_2`` of every column, shape (n,)."""
+        return self.D.norm(dim=0)
+
+    def scale_columns(self, s: torch.Tensor) -> "MatrixOperator":
+        """The operator ``D diag(s)`` (a diagonal preconditioner: ``x -> D (s * x)``)."""
+        return MatrixOperator(self.D * s.to(self.D.dtype))
+
     def solve_normal(self, rhs, beta, x0=None, **kwargs):
         self._check(rhs, "rhs", self.D.shape[1], "columns")
         beta = _check_beta(beta)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import solvers
 from ..operators import MatrixOperator
 from .physics import Detector, Lines, check_cube
 
@@ -75,25 +76,18 @@ def library_operator(lines: Lines, detector: Detector, n_background: int = 6,
 
 def nnls_fista(y: torch.Tensor, op: MatrixOperator, n_iter: int = 300,
                x0: torch.Tensor | None = None) -> torch.Tensor:
-    """min_x>=0 0.5 ||y - A x||^2 for a batch y (B, m) by FISTA (projected, accelerated
-    gradient) on the Gram matrix: one pass over the spectra, then n-by-n work per step.
+    """min_x>=0 0.5 ||y - A x||^2 for a batch y (B, m): projected FISTA
+    (:func:`mbdl_teach.solvers.fista` with the projection on ``x >= 0``).
 
     The columns are scaled to unit norm first (a diagonal preconditioner): the line library
     is ill-conditioned (Pb L-alpha and As K-alpha nearly coincide) and FISTA on the raw
-    columns stops far from the minimum.
+    columns stops far from the minimum. A tall matrix's normal map goes through its Gram
+    matrix: one pass over the spectra, then n-by-n work per step.
     """
-    D = op.D.to(y.dtype)
-    scale = D.norm(dim=0).clamp(min=1e-30)
-    Dn = D / scale
-    G, b = Dn.T @ Dn, y @ Dn
-    L = float(torch.linalg.eigvalsh(G)[-1])
-    x = torch.zeros_like(b) if x0 is None else x0 * scale
-    z, t = x, 1.0
-    for _ in range(n_iter):
-        x_new = (z - (z @ G - b) / L).clamp(min=0)
-        t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-        z = x_new + (t - 1) / t_new * (x_new - x)
-        x, t = x_new, t_new
+    scale = op.column_norms().to(y.dtype).clamp(min=1e-30)
+    start = None if x0 is None else x0 * scale
+    x, _ = solvers.fista(y, op.scale_columns(1 / scale), solvers.prox_nonneg(), n_iter,
+                         x0=start)
     return x / scale
 
 
