@@ -24,7 +24,7 @@ from .physics import (ELEMENTS, PALETTE, PIGMENTS, Cube, Detector, Lines, atomic
                       continuum, efficiency, load_cube, mixture_amounts, save_cube, simulate_spectra,
                       synthetic_cube)
 from .spectrum import (SpectrumFit, escape_fraction, family_lines, fit_spectrum, pymca_example,
-                       pymca_fit, pymca_setup, thick_sample, transmission)
+                       pymca_fit, pymca_peaks, pymca_setup, thick_sample, transmission)
 from .unfolded import UnfoldedUnmixing, amount_loss, pigment_mixtures, unmixing_batches
 
 __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "save_cube", "load_cube",
@@ -35,4 +35,4 @@ __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "s
            "candidate_lines", "assign_pulses", "UnfoldedUnmixing", "pigment_mixtures",
            "unmixing_batches", "amount_loss", "fit_spectrum", "SpectrumFit", "family_lines",
            "transmission", "thick_sample", "escape_fraction", "pymca_example", "pymca_fit",
-           "pymca_setup"]
+           "pymca_peaks", "pymca_setup"]

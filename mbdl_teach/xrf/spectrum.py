@@ -23,7 +23,7 @@ import numpy as np
 from .physics import SI_K_ESCAPE_KEV, Detector, Lines, atomic_number, efficiency
 
 __all__ = ["fit_spectrum", "SpectrumFit", "family_lines", "transmission", "thick_sample",
-           "escape_fraction", "pymca_example", "pymca_fit", "pymca_setup"]
+           "escape_fraction", "pymca_example", "pymca_fit", "pymca_peaks", "pymca_setup"]
 
 SI_KB_KEV = 1.836  # Si K-beta: the weaker escape line
 ELECTRON_KEV = 510.999
@@ -229,6 +229,17 @@ class SpectrumFit:
         """Area of one family of one element (0 when it was not fitted)."""
         return float(self.areas.get((element, family), 0.0))
 
+    def detected(self, n_sigma: float = 3.0) -> list[str]:
+        """Elements with a family area above ``n_sigma`` standard errors, the errors scaled
+        by ``sqrt(max(chi2, 1))`` (a model that misfits more than Poisson noise is less sure
+        of its areas than the Poisson errors say), in the order of the fitted elements."""
+        k = n_sigma * np.sqrt(max(self.chi2, 1.0))
+        out: list[str] = []
+        for (el, _), a in self.areas.items():
+            if a > k * self.sigmas[el, _] and el not in out:
+                out.append(el)
+        return out
+
 
 def _check_counts(counts) -> np.ndarray:
     if not isinstance(counts, np.ndarray):
@@ -252,11 +263,12 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
     The model is, channel by channel, ``sum_f a_f g_f + continuum + scatter + pile-up``:
     ``g_f`` the lines of family ``f`` (xraylib intensities times ``weight``, Gaussians of
     the detector's width, each with its Si escape peaks when ``escape``), a continuum of
-    ``n_continuum`` broad non-negative bumps, a Rayleigh and a Compton peak at the
-    excitation when ``scatter``, and sum peaks (the measured spectrum convolved with itself)
-    when ``pileup``. Amplitudes are the non-negative least squares with Poisson weights;
-    zero, gain, noise and Fano minimise the chi-square left (``scipy.optimize.least_squares``
-    on the variable-projection residual), from the values of ``detector``.
+    non-negative Gaussian bumps ``continuum_kev`` apart (and as wide), a Rayleigh and a
+    Compton peak at the excitation when ``scatter``, and sum peaks (the measured spectrum convolved with itself,
+    of the fitted channels, when ``pileup``). Amplitudes are the non-negative least squares
+    with Poisson weights; zero, gain, noise and Fano minimise the chi-square left
+    (``scipy.optimize.least_squares`` on the variable-projection residual), from the values
+    of ``detector``.
 
     Parameters
     ----------
@@ -274,6 +286,11 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
         ``weight(E) -> (n,)`` relative detection of a line at ``E`` keV (efficiency,
         absorption; e.g. :func:`transmission`, :func:`thick_sample`); default
         :func:`~mbdl_teach.xrf.efficiency` of the course's detector.
+    continuum_kev : float
+        Spacing and width of the continuum's bumps. They must be broader than a line family
+        (K-alpha to K-beta is under 1 keV up to Zn) or they take its counts; 1.5 keV.
+    escape, pileup, scatter : bool
+        Model the Si escape peaks, the sum peaks, the scatter peaks.
     fit_calibration : bool
         False keeps ``detector``'s zero, gain, noise and Fano (a purely linear fit).
 
@@ -310,10 +327,13 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
     sl = slice(lo, hi + 1)
     w = 1.0 / np.sqrt(np.maximum(y[sl], 1.0))
 
+    inside = np.zeros_like(y)
+    inside[sl] = y[sl]  # pile-up of the photons in the fitted range (not the noise peak at 0)
+
     def solve(theta):
         d = replace(det, zero=theta[0], gain=theta[1], noise=abs(theta[2]), fano=abs(theta[3]))
         A, names = _columns(d, fams, excitation_kev, win, continuum_kev, escape, scatter,
-                            y if pileup else None)
+                            inside if pileup else None)
         Aw = A[sl] * w[:, None]
         scale = np.linalg.norm(Aw, axis=0)
         scale[scale == 0] = 1.0
@@ -419,6 +439,26 @@ def pymca_fit(counts: np.ndarray, config: dict, channels: tuple[int, int] | None
                 sigmas={g: float(res[g]["sigmaarea"]) for g in res["groups"]},
                 chi2=float(res["chisq"]), detector=det, model=model,
                 channels=(int(x[0]), int(x[-1])))
+
+
+def pymca_peaks(counts: np.ndarray, detector: Detector, channels: tuple[int, int],
+                sensitivity: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """PyMca's peak search (``SpecfitFuns.seek``, the one its fit uses to look for missed
+    peaks) with the detector's FWHM at the middle of the range.
+
+    Returns
+    -------
+    energies : ndarray (P,) keV; heights : ndarray (P,) counts at each peak's channel
+    """
+    y = _check_counts(counts)
+    _pymca_data("Steel.cfg")
+    from PyMca5.PyMcaMath.fitting import SpecfitFuns
+
+    lo, hi = channels
+    mid = detector.zero + detector.gain * 0.5 * (lo + hi)
+    fwhm = float(detector.fwhm(mid) / detector.gain)
+    idx = np.asarray(SpecfitFuns.seek(y, int(lo), int(hi), fwhm, float(sensitivity)), dtype=int)
+    return detector.zero + detector.gain * idx, y[idx]
 
 
 def pymca_setup(config: dict, n_channels: int) -> dict:
