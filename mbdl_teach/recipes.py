@@ -343,6 +343,12 @@ INN_SIZES = {
                      lr=3e-3, stability=0.01),
     "inn_sr4": dict(degradation=dict(kernel_std=None, factor=4), levels=2, steps=2, hidden=16,
                     blocks=1, patch=32, batch=16, n_steps=1000, lr=1e-3),
+    # a camera: the blur, then noise, a saturating response and 8-bit quantisation
+    # (inn.degradation.camera), learned from noisy pairs with a 16-piece response curve
+    "inn_camera": dict(degradation=dict(kernel_std=1.6, factor=1, max_inverse_gain=8.0,
+                                        camera=dict(sigma=0.01, k=3.0, bits=8)),
+                       levels=1, steps=2, hidden=16, blocks=1, patch=32, batch=16,
+                       n_steps=4000, lr=3e-3, stability=0.01, response=16),
 }
 
 
@@ -358,7 +364,8 @@ def _inn_recipe(name: str) -> Callable:
             steps=s["steps"], hidden=s["hidden"], blocks=s["blocks"], patch=s["patch"],
             batch=s["batch"], lr=s["lr"], stability=s.get("stability", 0.0),
             checkpoint=_checkpoint_path(name, checkpoint),
-            progress=progress)
+            progress=progress, camera_args=s["degradation"].get("camera"),
+            response=s.get("response", 0))
         print(f"{name}: {hist.steps} steps, {hist.seconds:.0f} s, coarse MSE (last 100) "
               f"{sum(hist.losses[-100:]) / len(hist.losses[-100:]):.3g}")
         return {"history": hist, "model": inn}
@@ -380,7 +387,8 @@ def export_inn(name: str, profile: str, checkpoint: str | Path | None = None,
     s = INN_SIZES[name]
     return weights.export(
         name, ckpt, kind="degradation_inn",
-        config=dict(levels=s["levels"], steps=s["steps"], hidden=s["hidden"], blocks=s["blocks"]),
+        config=dict(levels=s["levels"], steps=s["steps"], hidden=s["hidden"], blocks=s["blocks"],
+                    **({"response": s["response"]} if s.get("response") else {})),
         command=f"python -m mbdl_teach.recipes {name} --steps {steps}", profile=profile,
         schedule=(f"Adam lr {s['lr']:g}, x0.3 at step {int(0.8 * steps)}"
                   + (f", stability weight {s['stability']:g}" if s.get("stability") else "")),

@@ -82,9 +82,9 @@ def test_ddim_with_eta_one_is_the_ddpm_posterior():
 
 
 def test_ddim_with_eta_zero_is_deterministic(model):
-    a = model.sample(2, steps=8, eta=0.0, generator=torch.Generator().manual_seed(0))
-    b = model.sample(2, steps=8, eta=0.0, generator=torch.Generator().manual_seed(0))
-    c = model.sample(2, steps=8, eta=1.0, generator=torch.Generator().manual_seed(0))
+    a = model.sample(2, n_steps=8, eta=0.0, generator=torch.Generator().manual_seed(0))
+    b = model.sample(2, n_steps=8, eta=0.0, generator=torch.Generator().manual_seed(0))
+    c = model.sample(2, n_steps=8, eta=1.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == (2, 1, 32, 32) and 0 <= float(a.min()) and float(a.max()) <= 1
 
@@ -102,7 +102,7 @@ def test_the_denoiser_view_inverts_the_noising_at_its_sigma():
 
 def test_ddnm_with_the_identity_and_no_noise_returns_y(model):
     y = data.load_image("moon", size=32)[None]
-    out = D.ddnm(y, Identity(), model, steps=10, delta=1e-9,
+    out = D.ddnm(y, Identity(), model, n_steps=10, delta=1e-9,
                  generator=torch.Generator().manual_seed(0))
     assert torch.allclose(out, y, atol=1e-5)
 
@@ -110,8 +110,8 @@ def test_ddnm_with_the_identity_and_no_noise_returns_y(model):
 def test_dps_without_guidance_is_the_unconditional_sampler(model):
     op = Blur(gaussian_kernel(1.0))
     y = torch.rand(1, 1, 32, 32)
-    a = D.dps(y, op, model, steps=6, zeta=0.0, generator=torch.Generator().manual_seed(3))
-    b = model.sample(1, steps=6, eta=1.0, generator=torch.Generator().manual_seed(3))
+    a = D.dps(y, op, model, n_steps=6, zeta=0.0, generator=torch.Generator().manual_seed(3))
+    b = model.sample(1, n_steps=6, eta=1.0, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(a, b, atol=1e-6)
 
 
@@ -119,7 +119,7 @@ def test_dps_moves_towards_the_data(model):
     x = data.load_image("camera", size=32)[None]
     op = Blur(gaussian_kernel(1.0))
     y = op(x)
-    errs = [float((op(D.dps(y, op, model, steps=20, zeta=z,
+    errs = [float((op(D.dps(y, op, model, n_steps=20, guidance="constant", zeta=z,
                              generator=torch.Generator().manual_seed(0))) - y).norm())
             for z in (0.0, 0.5, 2.0)]
     assert errs[0] > errs[1] > errs[2]  # a larger step, a smaller misfit
@@ -148,7 +148,7 @@ def test_indigo_consistency_makes_the_coarse_part_equal_y(model):
         p.data.normal_(0, 0.1)
     y = F.avg_pool2d(torch.rand(2, 1, 32, 32), 2)
     seen = []
-    D.indigo(y, inn, model, steps=5, generator=torch.Generator().manual_seed(0),
+    D.indigo(y, inn, model, n_steps=5, generator=torch.Generator().manual_seed(0),
              callback=lambda i, t, x, x0: seen.append(x0))
     for x0 in seen:
         assert torch.allclose(inn.coarse((x0 + 1) / 2), y, atol=1e-5)
@@ -156,16 +156,16 @@ def test_indigo_consistency_makes_the_coarse_part_equal_y(model):
 
 def test_indigo_with_haar_is_ddnm_on_average_pooling(model):
     y = F.avg_pool2d(data.load_image("coins", size=32)[None], 4)
-    a = D.ddnm(y, Downsample(4, box_kernel(4)), model, steps=10, delta=1e-9,
+    a = D.ddnm(y, Downsample(4, box_kernel(4)), model, n_steps=10, delta=1e-9,
                generator=torch.Generator().manual_seed(5))
-    b = D.indigo(y, DegradationINN(levels=2, steps=0), model, steps=10,
+    b = D.indigo(y, DegradationINN(levels=2, steps=0), model, n_steps=10,
                  generator=torch.Generator().manual_seed(5))
     assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_posterior_mean_averages_seeded_samples(model):
     y = torch.rand(1, 1, 32, 32)
-    kw = dict(y=y, op=Blur(gaussian_kernel(1.0)), model=model, steps=4)
+    kw = dict(y=y, op=Blur(gaussian_kernel(1.0)), model=model, n_steps=4)
     mean, samples = D.posterior_mean(D.ddnm, 3, generator=torch.Generator().manual_seed(0),
                                      return_samples=True, **kw)
     assert samples.shape == (3, 1, 1, 32, 32)
@@ -176,17 +176,17 @@ def test_posterior_mean_averages_seeded_samples(model):
 
 def test_clear_errors(model):
     with pytest.raises(ValueError, match="multiples of 4"):
-        model.sample(1, steps=4, size=30)
+        model.sample(1, n_steps=4, size=30)
     with pytest.raises(ValueError, match="multiples of 4"):
         model(torch.rand(1, 1, 30, 32), 5)
     with pytest.raises(ValueError, match=r"1\.\.100"):
-        model.sample(1, steps=101)
+        model.sample(1, n_steps=101)
     with pytest.raises(ValueError, match=r"1\.\.100"):
-        D.ddnm(torch.rand(1, 1, 32, 32), Identity(), model, steps=500)
+        D.ddnm(torch.rand(1, 1, 32, 32), Identity(), model, n_steps=500)
     with pytest.raises(ValueError, match="y has shape"):
-        D.ddnm(torch.rand(1, 1, 8, 8), Identity(), model, steps=4, shape=(1, 1, 32, 32))
+        D.ddnm(torch.rand(1, 1, 8, 8), Identity(), model, n_steps=4, shape=(1, 1, 32, 32))
     with pytest.raises(ValueError, match="y has shape"):
-        D.indigo(torch.rand(1, 1, 8, 8), DegradationINN(levels=1, steps=0), model, steps=4,
+        D.indigo(torch.rand(1, 1, 8, 8), DegradationINN(levels=1, steps=0), model, n_steps=4,
                  shape=(1, 1, 32, 32))
     with pytest.raises(ValueError, match="schedule"):
         D.Schedule("quadratic")
@@ -240,7 +240,8 @@ def _schedule_from(betas):
     return s
 
 
-@pytest.mark.parametrize("solver", ["sample", "ddnm", "dps", "indigo"])
+@pytest.mark.parametrize("solver", ["sample", "ddnm", "ddnm_noisy", "dps", "dps_constant",
+                                    "diffpir", "diffpir_noisy", "indigo", "indigo_noisy"])
 def test_with_an_oracle_network_every_sampler_returns_the_truth(solver):
     """If the network knew the clean image, every sampler (any noise, any guidance that the
     truth satisfies) would end on it: the loops put no error of their own in."""
@@ -249,11 +250,19 @@ def test_with_an_oracle_network_every_sampler_returns_the_truth(solver):
     m.unet = Oracle(2 * x - 1, m.schedule)
     g = torch.Generator().manual_seed(0)
     blur = Blur(gaussian_kernel(1.6))
-    out = {"sample": lambda: m.sample(1, steps=20, generator=g),
-           "ddnm": lambda: D.ddnm(blur(x), blur, m, steps=20, delta=0.01, generator=g),
-           "dps": lambda: D.dps(blur(x), blur, m, steps=20, zeta=1.0, generator=g),
-           "indigo": lambda: D.indigo(F.avg_pool2d(x, 2), DegradationINN(1, 0), m, steps=20,
-                                      generator=g)}[solver]()
+    y, yc = blur(x), F.avg_pool2d(x, 2)
+    out = {"sample": lambda: m.sample(1, n_steps=20, generator=g),
+           "ddnm": lambda: D.ddnm(y, blur, m, n_steps=20, delta=0.01, generator=g),
+           "ddnm_noisy": lambda: D.ddnm(y, blur, m, n_steps=20, sigma_y=0.05, generator=g),
+           "dps": lambda: D.dps(y, blur, m, n_steps=20, sigma_y=0.01, generator=g),
+           "dps_constant": lambda: D.dps(y, blur, m, n_steps=20, guidance="constant",
+                                         zeta=1.0, generator=g),
+           "diffpir": lambda: D.diffpir(y, blur, m, n_steps=20, generator=g),
+           "diffpir_noisy": lambda: D.diffpir(y, blur, m, n_steps=20, sigma_y=0.05,
+                                              generator=g),
+           "indigo": lambda: D.indigo(yc, DegradationINN(1, 0), m, n_steps=20, generator=g),
+           "indigo_noisy": lambda: D.indigo(yc, DegradationINN(1, 0), m, n_steps=20,
+                                            sigma_y=0.05, generator=g)}[solver]()
     assert torch.allclose(out, x, atol=1e-5)
 
 
@@ -282,3 +291,172 @@ def test_inverse_gain_and_the_stability_term():
     batch = (x, F.avg_pool2d(x, 2))
     plain = degradation_loss(inn, batch)
     assert degradation_loss(inn, batch, stability=1.0) > plain > 0
+
+
+# ------------------------------------------------------------------ noise-aware samplers
+def _samplers(model):
+    blur = Blur(gaussian_kernel(1.0))
+    return {
+        "ddnm": lambda y, **kw: D.ddnm(y, blur, model, n_steps=4, **kw),
+        "dps": lambda y, **kw: D.dps(y, blur, model, n_steps=4, **kw),
+        "diffpir": lambda y, **kw: D.diffpir(y, blur, model, n_steps=4, **kw),
+        "indigo": lambda y, **kw: D.indigo(F.avg_pool2d(y, 2), DegradationINN(1, 0), model,
+                                           n_steps=4, **kw),
+    }
+
+
+@pytest.mark.parametrize("name", ["ddnm", "dps", "diffpir", "indigo"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_every_sampler_rejects_a_measurement_with_nan_or_inf(model, name, bad):
+    y = torch.rand(1, 1, 32, 32)
+    y[0, 0, 3, 5] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _samplers(model)[name](y)
+
+
+@pytest.mark.parametrize("name", ["ddnm", "dps", "diffpir", "indigo"])
+@pytest.mark.parametrize("sigma_y", [-0.1, float("nan"), "0.01", None])
+def test_every_sampler_checks_sigma_y(model, name, sigma_y):
+    with pytest.raises(ValueError, match="sigma_y"):
+        _samplers(model)[name](torch.rand(1, 1, 32, 32), sigma_y=sigma_y)
+
+
+@pytest.mark.parametrize("name", ["ddnm", "dps", "diffpir", "indigo"])
+def test_every_sampler_takes_sigma_y_and_returns_images(model, name):
+    out = _samplers(model)[name](torch.rand(2, 1, 32, 32), sigma_y=0.02,
+                                 generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 1, 32, 32) and torch.isfinite(out).all()
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_noise_free_ddnm_is_the_fixed_delta_of_its_rule(model):
+    y = torch.rand(1, 1, 32, 32)
+    blur = Blur(gaussian_kernel(1.0))
+    a = D.ddnm(y, blur, model, n_steps=6, generator=torch.Generator().manual_seed(1))
+    b = D.ddnm(y, blur, model, n_steps=6, delta=D.DDNM_DELTA_MIN,
+               generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+
+
+def test_noise_aware_ddnm_regularises_more_as_the_noise_level_falls(model):
+    """delta_t = (sigma_y / sigma_t')^2: seen through the data misfit of the x0 estimates,
+    a noisier y is followed less closely at the end."""
+    x = data.load_image("camera", size=32)[None]
+    blur = Blur(gaussian_kernel(1.0))
+    y = data.add_gaussian_noise(blur(x), 0.05, generator=torch.Generator().manual_seed(0))
+    misfit = {}
+    for s in (1e-3, 0.05):
+        seen = []
+        D.ddnm(y, blur, model, n_steps=10, sigma_y=s, generator=torch.Generator().manual_seed(0),
+               callback=lambda i, t, xt, x0: seen.append(x0))
+        misfit[s] = float((blur((seen[-2] + 1) / 2) - y).pow(2).mean().sqrt())
+    assert misfit[0.05] > misfit[1e-3]
+
+
+def test_ddim_step_takes_the_carried_noise_off_the_fresh_noise():
+    s = D.Schedule("linear", T=100)
+    x0, eps = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    big = D.ddim_step(x0, eps, s, 50, 40, 1.0, torch.Generator().manual_seed(0), noise="ddnm",
+                      carried=10.0)  # more than the whole budget: no fresh noise left
+    assert torch.equal(big, torch.zeros_like(big))
+    a = D.ddim_step(x0, eps, s, 50, 40, 1.0, torch.Generator().manual_seed(0), noise="ddnm")
+    b = D.ddim_step(x0, eps, s, 50, 40, 1.0, torch.Generator().manual_seed(0), noise="ddnm",
+                    carried=0.5 * float(s.sigma(40)))
+    ratio = float(b.std() / a.std())
+    assert abs(ratio - 0.75**0.5) < 1e-5  # a_p carried^2 = s^2 / 4
+
+
+def test_dps_checks_its_guidance(model):
+    y = torch.rand(1, 1, 32, 32)
+    with pytest.raises(ValueError, match="guidance"):
+        D.dps(y, Identity(), model, n_steps=2, guidance="linear")
+    with pytest.raises(ValueError, match="zeta"):
+        D.dps(y, Identity(), model, n_steps=2, zeta=-1.0)
+
+
+def test_dps_takes_a_non_linear_forward_model_with_shape(model):
+    inn = DegradationINN(1, 0, response=4)
+    y = torch.rand(1, 1, 16, 16)
+    out = D.dps(y, inn.coarse, model, n_steps=3, sigma_y=0.01, shape=(1, 1, 32, 32),
+                generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match="shape="):
+        D.dps(y, inn.coarse, model, n_steps=3)
+
+
+def test_diffpir_checks_lam_and_zeta(model):
+    y = torch.rand(1, 1, 32, 32)
+    with pytest.raises(ValueError, match="lam"):
+        D.diffpir(y, Identity(), model, n_steps=2, lam=0.0)
+    with pytest.raises(ValueError, match="zeta"):
+        D.diffpir(y, Identity(), model, n_steps=2, zeta=1.5)
+
+
+def test_diffpir_data_step_is_the_proximal_step():
+    """With zeta = 0 and one step, DiffPIR returns argmin ||y - Hx||^2 + rho ||x - x0||^2
+    for the network's x0 (an oracle's: the truth), compared with a dense solve."""
+    x = data.load_image("moon", size=8)[None]
+    m = D.DiffusionModel(channels=(8, 16, 16), tdim=32, T=100)
+    other = data.load_image("camera", size=8)[None]
+    m.unet = Oracle(2 * other - 1, m.schedule)  # the network believes in another image
+    blur = Blur(gaussian_kernel(0.8))
+    y = blur(x)
+    out = D.diffpir(y, blur, m, n_steps=1, sigma_y=0.05, lam=2.0, zeta=0.0)
+    sig = float(m.schedule.sigma(99)) / 2
+    rho = 2.0 * 0.05**2 / sig**2
+    n = x.numel()
+    cols = torch.eye(n, dtype=torch.float64).reshape(n, 1, 1, 8, 8)
+    H = torch.stack([blur(c).flatten() for c in cols], 1)
+    ref = torch.linalg.solve(H.T @ H + rho * torch.eye(n, dtype=torch.float64),
+                             H.T @ y.double().flatten() + rho * other.double().flatten())
+    assert torch.allclose(out.double().flatten(), ref.clamp(0, 1), atol=1e-4)
+
+
+# ------------------------------------------------------------------ the camera case
+def test_monotone_curve_inverts_and_starts_as_the_identity():
+    from mbdl_teach.inn.degradation import MonotoneCurve
+
+    c = MonotoneCurve(8)
+    u = torch.linspace(-0.3, 1.3, 101)
+    assert torch.allclose(c(u), u, atol=1e-5)
+    torch.manual_seed(0)
+    c.w.data.normal_(0, 1.0)
+    c.offset.data.fill_(0.2)
+    v = c(u)
+    assert (v[1:] > v[:-1]).all()
+    assert torch.allclose(c.inverse(v), u, atol=1e-5)
+
+
+def test_degradation_inn_with_a_response_is_invertible():
+    torch.manual_seed(0)
+    inn = DegradationINN(levels=1, steps=2, hidden=8, response=8)
+    for p in inn.parameters():
+        p.data.normal_(0, 0.2)
+    x = torch.rand(2, 1, 16, 16)
+    c, d = inn(x)
+    assert torch.allclose(inn.inverse(c, d), x, atol=1e-5)
+    assert DegradationINN(1, 0, response=8)(x)[0].shape == (2, 1, 8, 8)
+
+
+def test_camera_is_monotone_saturating_and_quantised():
+    from mbdl_teach.inn.degradation import camera
+
+    u = torch.linspace(0, 1.5, 301).reshape(1, 1, 1, -1)
+    v = camera(u, sigma=0.0, k=3.0, bits=8)
+    assert (v[..., 1:] >= v[..., :-1]).all() and float(v.max()) <= 1 and float(v.min()) >= 0
+    assert torch.allclose(v * 255, (v * 255).round(), atol=1e-4)
+    assert float(v[..., 100] - v[..., 0]) > 3 * float(v[..., 200] - v[..., 100])  # saturates
+    with pytest.raises(ValueError):
+        camera(u, sigma=-1.0)
+
+
+def test_fit_linear_blur_recovers_a_linear_degradation():
+    from mbdl_teach.inn.degradation import fit_linear_blur
+
+    k = gaussian_kernel(1.0)
+    x = torch.rand(3, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    y = Blur(k)(x) + 0.1
+    op, b, res = fit_linear_blur(x, y, size=k.shape[0])
+    assert torch.allclose(op.kernel, k, atol=1e-5) and abs(b - 0.1) < 1e-5 and res < 1e-5
+    with pytest.raises(ValueError, match="odd"):
+        fit_linear_blur(x, y, size=4)

@@ -86,19 +86,19 @@ class Schedule:
         w = ((la[lo] - target) / (la[lo] - la[hi])).clamp(0, 1)
         return lo + w
 
-    def timesteps(self, steps: int) -> list[int]:
-        """``steps`` evenly spaced steps from ``T-1`` down to 0 (the respaced sampler's).
+    def timesteps(self, n_steps: int) -> list[int]:
+        """``n_steps`` evenly spaced steps from ``T-1`` down to 0 (the respaced sampler's).
 
         Raises
         ------
         ValueError
-            ``steps`` is not an integer in 1..T.
+            ``n_steps`` is not an integer in 1..T.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.T:
-            raise ValueError(f"steps must be an integer in 1..{self.T} (the schedule's T), "
-                             f"got {steps!r}")
-        ts = torch.linspace(self.T - 1, 0, steps).round().long().tolist()
-        return ts
+        if (isinstance(n_steps, bool) or not isinstance(n_steps, int)
+                or not 1 <= n_steps <= self.T):
+            raise ValueError(f"n_steps must be an integer in 1..{self.T} (the schedule's T), "
+                             f"got {n_steps!r}")
+        return torch.linspace(self.T - 1, 0, n_steps).round().long().tolist()
 
 
 def _bcast(v: Tensor, like: Tensor) -> Tensor:
@@ -276,7 +276,7 @@ class DiffusionModel(nn.Module):
         return eps, (x0.clamp(-1, 1) if clip else x0)
 
     @torch.no_grad()
-    def sample(self, n: int, steps: int = 50, eta: float = 1.0,
+    def sample(self, n: int, n_steps: int = 50, eta: float = 1.0,
                generator: torch.Generator | None = None, size: int | tuple[int, int] = 32,
                sampler: str = "ddim", callback: Callable | None = None,
                progress: bool = False) -> Tensor:
@@ -285,7 +285,7 @@ class DiffusionModel(nn.Module):
         Parameters
         ----------
         n : int
-        steps : int
+        n_steps : int
             Network evaluations (the schedule respaced, at most ``T``).
         eta : float
             DDIM's noise: 0 is deterministic, 1 matches ancestral DDPM (``sampler="ddim"``).
@@ -318,7 +318,7 @@ class DiffusionModel(nn.Module):
                 return ddpm_step(x_t, x0, self.schedule, t, t_prev, generator)
             return ddim_step(x0, eps, self.schedule, t, t_prev, eta, generator)
 
-        return _reverse(self, x, steps, x0_fn, step, callback, progress, "sampling")
+        return _reverse(self, x, n_steps, x0_fn, step, callback, progress, "sampling")
 
 
 # ------------------------------------------------------------------ one reverse step
@@ -345,7 +345,8 @@ def ddpm_step(x_t: Tensor, x0: Tensor, schedule: Schedule, t: int, t_prev: int,
 
 
 def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, eta: float,
-              generator: torch.Generator | None = None, noise: str = "ddim") -> Tensor:
+              generator: torch.Generator | None = None, noise: str = "ddim",
+              carried: float = 0.0) -> Tensor:
     """``x_{t_prev} = sqrt(abar_p) x0 + sqrt(1 - abar_p - s^2) eps + s z``.
 
     Parameters
@@ -356,6 +357,10 @@ def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, 
         ``eta = 1`` is DDPM and ``eta = 0`` deterministic; ``"ddnm"`` (Wang et al.):
         ``s = eta sqrt(1 - abar_p)``, the fraction ``eta`` of the whole noise, which suits
         samplers that move ``x0`` (projections) between steps.
+    carried : float
+        Std of noise that ``x0`` already carries (from a noisy measurement put into it,
+        [-1, 1] scale): the fresh noise is reduced so that the total stays ``s``,
+        ``s_fresh^2 = s^2 - abar_p carried^2`` (DDNM+'s noise-aware step, Wang et al.).
     """
     a_t, a_p = schedule.alpha_bar[t], _abar_prev(schedule, t_prev)
     if noise == "ddim":
@@ -365,17 +370,21 @@ def ddim_step(x0: Tensor, eps: Tensor, schedule: Schedule, t: int, t_prev: int, 
     else:
         raise ValueError(f"noise must be 'ddim' or 'ddnm', got {noise!r}")
     out = float(a_p.sqrt()) * x0 + float((1 - a_p - s**2).clamp(min=0).sqrt()) * eps
+    if carried:
+        s = (s**2 - a_p * carried**2).clamp(min=0).sqrt()
     if t_prev < 0 or float(s) == 0:
         return out
     return out + float(s) * torch.randn(x0.shape, generator=generator).to(x0)
 
 
-def _reverse(model: DiffusionModel, x: Tensor, steps: int, x0_fn: Callable, step: Callable,
-             callback: Callable | None, progress: bool, desc: str) -> Tensor:
-    """The loop every sampler shares: from ``x`` at the first of ``steps`` respaced steps
+def _reverse(model: DiffusionModel, x: Tensor, n_steps: int, x0_fn: Callable, step: Callable,
+             callback: Callable | None, progress: bool, desc: str,
+             state: dict | None = None) -> Tensor:
+    """The loop every sampler shares: from ``x`` at the first of ``n_steps`` respaced steps
     down to 0; ``x0_fn(x_t, t) -> (eps, x0)``, ``step(x_t, t, t_prev, eps, x0) -> x_prev``.
-    Returns the last ``x0`` on the [0, 1] scale."""
-    ts = model.schedule.timesteps(steps)
+    ``state["t_prev"]``, when a dict is given, holds the step being made (for samplers
+    whose ``x0_fn`` depends on it). Returns the last ``x0`` on the [0, 1] scale."""
+    ts = model.schedule.timesteps(n_steps)
     it = range(len(ts))
     if progress:
         from tqdm.auto import tqdm
@@ -385,6 +394,8 @@ def _reverse(model: DiffusionModel, x: Tensor, steps: int, x0_fn: Callable, step
     for i in it:
         t = ts[i]
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        if state is not None:
+            state["t_prev"] = t_prev
         eps, x0 = x0_fn(x, t)
         x = step(x, t, t_prev, eps, x0).detach()
         if callback is not None:

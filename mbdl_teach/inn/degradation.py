@@ -16,6 +16,7 @@ measurement, invert.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -25,9 +26,42 @@ from torch import Tensor, nn
 from .. import weights
 from .blocks import LearnedLiftingStep, _check_int
 
-__all__ = ["DegradationINN", "degradation_loss", "degraded_pairs", "degradation_batches",
-           "inverse_gain",
-           "train_degradation_inn"]
+__all__ = ["DegradationINN", "MonotoneCurve", "degradation_loss", "degraded_pairs",
+           "degradation_batches", "inverse_gain", "train_degradation_inn", "camera",
+           "fit_linear_blur"]
+
+
+class MonotoneCurve(nn.Module):
+    """A learned increasing curve ``phi`` on [0, 1], piecewise linear, with its exact inverse.
+
+    ``segments`` equal pieces; each slope is ``softplus(w) + 1e-3`` (so ``phi`` is strictly
+    increasing and invertible); beyond [0, 1] the end slopes continue. It starts as the
+    identity. :class:`DegradationINN` puts it on its coarse part to learn a camera's
+    response (a gamma, a saturation) beside the blur.
+    """
+
+    def __init__(self, segments: int = 16):
+        super().__init__()
+        self.segments = _check_int("segments", segments, 1)
+        # softplus(w) + 1e-3 = 1: the identity
+        self.w = nn.Parameter(torch.full((segments,), float(math.log(math.expm1(1 - 1e-3)))))
+        self.offset = nn.Parameter(torch.zeros(1))
+
+    def _knots(self) -> tuple[Tensor, Tensor]:
+        slopes = F.softplus(self.w) + 1e-3
+        values = torch.cat((self.offset, self.offset + torch.cumsum(slopes, 0) / self.segments))
+        return slopes, values
+
+    def forward(self, u: Tensor) -> Tensor:
+        slopes, values = self._knots()
+        i = (u.detach() * self.segments).floor().clamp(0, self.segments - 1).long()
+        return values[i] + slopes[i] * (u - i.to(u.dtype) / self.segments)
+
+    def inverse(self, v: Tensor) -> Tensor:
+        slopes, values = self._knots()
+        i = (torch.searchsorted(values.detach(), v.detach().contiguous()) - 1)
+        i = i.clamp(0, self.segments - 1)
+        return i.to(v.dtype) / self.segments + (v - values[i]) / slopes[i]
 
 
 class DegradationINN(nn.Module):
@@ -42,6 +76,9 @@ class DegradationINN(nn.Module):
     hidden, blocks : int
         Size of each predictor / updater (:class:`mbdl_teach.inn.PUNet`, linear here:
         its soft thresholds are driven at noise level 0).
+    response : int
+        Segments of a learned increasing curve (:class:`MonotoneCurve`) applied to the
+        coarse part last, for a camera's non-linear response (0: none, a linear network).
 
     Examples
     --------
@@ -52,11 +89,16 @@ class DegradationINN(nn.Module):
     True
     """
 
-    def __init__(self, levels: int = 1, steps: int = 2, hidden: int = 16, blocks: int = 1):
+    def __init__(self, levels: int = 1, steps: int = 2, hidden: int = 16, blocks: int = 1,
+                 response: int = 0):
         super().__init__()
         self.levels = _check_int("levels", levels, 1)
         _check_int("steps", steps, 0)
+        _check_int("response", response, 0)
         self.config = dict(levels=levels, steps=steps, hidden=hidden, blocks=blocks)
+        if response:
+            self.config["response"] = response
+        self.curve = MonotoneCurve(response) if response else None
         self.lifting = nn.ModuleList(
             nn.ModuleList(LearnedLiftingStep(1, 3, hidden, blocks) for _ in range(steps))
             for _ in range(levels))
@@ -100,12 +142,14 @@ class DegradationINN(nn.Module):
             for step in steps:
                 c, d = step(c, d, zero)
             details.append(d)
-        return c, details
+        return (self.curve(c) if self.curve is not None else c), details
 
     def inverse(self, c: Tensor, details: Sequence[Tensor]) -> Tensor:
         """Rebuild the image from a coarse part and details (exact for any weights)."""
         if len(details) != self.levels:
             raise ValueError(f"expected {self.levels} detail tensors, got {len(details)}")
+        if self.curve is not None:
+            c = self.curve.inverse(c)
         zero = c.new_zeros(c.shape[0])
         for steps, d in zip(reversed(self.lifting), reversed(list(details))):
             if d.shape[-2:] != c.shape[-2:] or d.shape[1] != 3:
@@ -162,23 +206,93 @@ def _extra_pooling(factor: int, levels: int) -> int:
     return extra
 
 
+def camera(u: Tensor, sigma: float = 0.01, k: float = 3.0, bits: int = 8,
+           generator: torch.Generator | None = None) -> Tensor:
+    """A camera's non-linear read-out of the light ``u`` (B, C, H, W) that reaches it.
+
+    Sensor noise of std ``sigma`` is added to ``u``, a saturating response
+    ``(1 - exp(-k u)) / (1 - exp(-k))`` (steep in the shadows like a gamma, flat in the
+    highlights) maps it to [0, 1], where it is clipped and quantised to ``bits`` bits.
+    Blur, then this, has no closed-form inverse that a linear model can use: chapter 07's
+    case for a degradation learned from examples.
+    """
+    if sigma < 0 or k <= 0:
+        raise ValueError(f"need sigma >= 0 and k > 0, got sigma={sigma!r}, k={k!r}")
+    _check_int("bits", bits, 1)
+    if sigma:
+        u = u + sigma * torch.randn(u.shape, generator=generator).to(u)
+    v = (1 - torch.exp(-k * u)) / (1 - math.exp(-k))
+    levels = 2**bits - 1
+    return torch.round(v.clamp(0, 1) * levels) / levels
+
+
+def fit_linear_blur(x: Tensor, y: Tensor, size: int = 9):
+    """The best linear model of a degradation from (clean, degraded) pairs: ``y ~ k * x + b``.
+
+    Least squares over every pixel of every pair for a ``size x size`` kernel ``k``
+    (circular convolution, as :class:`mbdl_teach.operators.Blur` applies it) and an offset
+    ``b``; what a user without a formula for the degradation can fit to examples.
+
+    Parameters
+    ----------
+    x, y : Tensor, shape (N, 1, H, W)
+        Clean patches and their degraded versions (same size).
+    size : int
+        Odd kernel side.
+
+    Returns
+    -------
+    op : Blur
+        ``H x = k * x``.
+    offset : float
+        ``b``.
+    residual : float
+        RMS of ``y - H x - b`` on the pairs: the noise level this model leaves.
+    """
+    from ..operators import Blur
+
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape != y.shape:
+        raise ValueError(f"x and y must be tensors of one shape, got "
+                         f"{getattr(x, 'shape', x)} and {getattr(y, 'shape', y)}")
+    if _check_int("size", size, 1) % 2 == 0:
+        raise ValueError(f"size must be odd, got {size}")
+    r = size // 2
+    xd = x.double()
+    cols = [torch.roll(xd, (i, j), dims=(-2, -1)).flatten()
+            for i in range(-r, r + 1) for j in range(-r, r + 1)]
+    A = torch.stack(cols + [torch.ones_like(cols[0])], 1)
+    coef = torch.linalg.lstsq(A, y.double().flatten()[:, None]).solution[:, 0]
+    op = Blur(coef[:-1].reshape(size, size).float())
+    offset = float(coef[-1])
+    residual = float((y.double() - (A @ coef).reshape(y.shape)).pow(2).mean().sqrt())
+    return op, offset, residual
+
+
 def degraded_pairs(images: Sequence[str], n: int, patch: int, kernel_std: float | None,
-                   factor: int, levels: int,
-                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                   factor: int, levels: int, generator: torch.Generator | None = None,
+                   camera_args: dict | None = None, coarse: bool = True) -> tuple[Tensor, Tensor]:
     """``n`` clean patches and their noise-free degradation at the coarse resolution of an
     INN with ``levels`` levels: :func:`mbdl_teach.data.degraded_patches` (made on the finer
     grid), block-averaged further when the INN's coarse part is smaller than the
-    observation."""
+    observation.
+
+    ``camera_args`` (a dict of :func:`camera`'s arguments) reads the blurred patch out
+    through that camera (noise, response, quantisation) before the block averaging;
+    ``coarse=False`` returns the observation itself (no further averaging).
+    """
     from .. import data
 
     extra = _extra_pooling(factor, levels)
     x, y = data.degraded_patches(images, n, patch, kernel_std, 0.0, factor=factor,
                                  generator=generator)
-    return x, (F.avg_pool2d(y, extra) if extra > 1 else y)
+    if camera_args is not None:
+        y = camera(y, generator=generator, **camera_args)
+    return x, (F.avg_pool2d(y, extra) if extra > 1 and coarse else y)
 
 
 def degradation_batches(kernel_std: float | None, factor: int, levels: int, patch: int,
-                        batch: int, images: Sequence[str] | None = None) -> Callable:
+                        batch: int, images: Sequence[str] | None = None,
+                        camera_args: dict | None = None) -> Callable:
     """Training pairs of :func:`degraded_pairs` from the training images (or ``images``)."""
     from .. import data
 
@@ -186,7 +300,8 @@ def degradation_batches(kernel_std: float | None, factor: int, levels: int, patc
     _extra_pooling(factor, levels)  # a wrong pair of sizes fails here, not at step 1
 
     def batches(step: int, generator: torch.Generator):
-        return degraded_pairs(images, batch, patch, kernel_std, factor, levels, generator)
+        return degraded_pairs(images, batch, patch, kernel_std, factor, levels, generator,
+                              camera_args=camera_args)
 
     return batches
 
@@ -194,19 +309,22 @@ def degradation_batches(kernel_std: float | None, factor: int, levels: int, patc
 def train_degradation_inn(kernel_std: float | None, factor: int, levels: int, n_steps: int,
                           steps: int = 2, hidden: int = 16, blocks: int = 1, patch: int = 32,
                           batch: int = 16, lr: float = 1e-3, stability: float = 0.0,
-                          checkpoint=None, progress: bool = True) -> tuple[DegradationINN, object]:
+                          checkpoint=None, progress: bool = True, camera_args: dict | None = None,
+                          response: int = 0) -> tuple[DegradationINN, object]:
     """Train a :class:`DegradationINN` to simulate a degradation (Adam, one decay at 80%;
-    ``stability``: see :func:`degradation_loss`)."""
+    ``stability``: see :func:`degradation_loss`; ``camera_args``: pairs read out through
+    :func:`camera`, learned with a ``response`` curve of that many segments)."""
     from ..training import fit
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        inn = DegradationINN(levels, steps, hidden, blocks)
+        inn = DegradationINN(levels, steps, hidden, blocks, response=response)
     loss = (degradation_loss if not stability
             else lambda m, b: degradation_loss(m, b, stability=stability))
     with torch.random.fork_rng(devices=[]):  # the stability probes replay; global state kept
         torch.manual_seed(1)
-        hist = fit(inn, loss, degradation_batches(kernel_std, factor, levels, patch, batch),
+        hist = fit(inn, loss, degradation_batches(kernel_std, factor, levels, patch, batch,
+                                                  camera_args=camera_args),
                    n_steps, lr=lr, milestones=[max(1, int(0.8 * n_steps))], gamma=0.3,
                    checkpoint=checkpoint, checkpoint_every=100, progress=progress, seed=0,
                    desc="degradation INN")
@@ -221,7 +339,8 @@ def _check_shipped(inn: DegradationINN, info: dict) -> None:
 
     d = info["degradation"]
     g = torch.Generator().manual_seed(0)
-    x, y = degraded_pairs(data.TEST_IMAGES, 16, 32, d["kernel_std"], d["factor"], inn.levels, g)
+    x, y = degraded_pairs(data.TEST_IMAGES, 16, 32, d["kernel_std"], d["factor"], inn.levels, g,
+                          camera_args=d.get("camera"))
     with torch.no_grad():
         ours = float(F.mse_loss(inn.coarse(x), y))
         haar = float(F.mse_loss(F.avg_pool2d(x, inn.factor), y))
