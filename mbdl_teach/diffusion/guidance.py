@@ -278,7 +278,7 @@ def dps(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float 
 
 #: DiffPIR's defaults: the prior's weight ``lam`` in ``rho_t = lam sigma_y^2 / sigmabar_t^2``
 #: and the share ``zeta`` of fresh noise, chosen on chapter 07's training patches.
-DIFFPIR_LAM, DIFFPIR_ZETA = 1.0, 0.3
+DIFFPIR_LAM, DIFFPIR_ZETA = 3.0, 1.0
 
 
 def diffpir(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float = 0.0,
