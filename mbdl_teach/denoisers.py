@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from . import weights, wavelets
+from .inn import WINNet
 from .checks import check_sigma
 
 #: Names accepted by :func:`load` besides the manifest's (``"dncnn50"``, ...).
@@ -286,6 +287,9 @@ def _uses_sigma(model: nn.Module) -> bool:
 
 
 weights.register_model("dncnn", DnCNN, check=check_gain)
+# WINNet is a transform (mbdl_teach.inn); as a shipped denoiser its kind is registered here,
+# with the denoisers' check, so that no transform imports a prior
+weights.register_model("winnet", WINNet, check=check_gain, module="mbdl_teach.denoisers")
 
 
 def load(name: str, device: str | torch.device | None = None, **kwargs) -> Denoiser:

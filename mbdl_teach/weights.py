@@ -7,9 +7,9 @@ time and the command that rebuilds it. Loading checks the sha256 before
 ``torch.load(..., weights_only=True)``, so a corrupted or tampered file is refused with the
 command that rebuilds it.
 
-Each module registers the kinds of model it defines (``register_model("dncnn", DnCNN)`` in
-:mod:`mbdl_teach.denoisers`, ``"winnet"`` in :mod:`mbdl_teach.inn`), with a check the tests
-run on every shipped entry of that kind. The manifest names the module, so
+Each module registers the kinds of model it ships (``register_model("dncnn", DnCNN)`` and
+``"winnet"`` in :mod:`mbdl_teach.denoisers`), with a check the tests run on every shipped
+entry of that kind. The manifest names the module, so
 :func:`load` imports it when the kind is not registered yet: this module imports none of
 them.
 

@@ -321,14 +321,3 @@ class WINNet(nn.Module):
         if self.spectral_weight:
             out = out + self.spectral_weight * self.spectral_penalty()
         return out
-
-
-# ------------------------------------------------------------------ shipped weights
-def _register() -> None:
-    from .. import weights
-    from ..denoisers import check_gain
-
-    weights.register_model("winnet", WINNet, check=check_gain)
-
-
-_register()
