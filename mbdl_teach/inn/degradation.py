@@ -28,7 +28,7 @@ from .blocks import LearnedLiftingStep, _check_int
 
 __all__ = ["DegradationINN", "MonotoneCurve", "degradation_loss", "degraded_pairs",
            "degradation_batches", "inverse_gain", "train_degradation_inn", "camera",
-           "fit_linear_blur"]
+           "fit_linear_blur", "quantile_linearisation"]
 
 
 class MonotoneCurve(nn.Module):
@@ -266,6 +266,31 @@ def fit_linear_blur(x: Tensor, y: Tensor, size: int = 9):
     offset = float(coef[-1])
     residual = float((y.double() - (A @ coef).reshape(y.shape)).pow(2).mean().sqrt())
     return op, offset, residual
+
+
+def quantile_linearisation(x: Tensor, y: Tensor, n: int = 256) -> Callable[[Tensor], Tensor]:
+    """A classical inverse of an unknown increasing response: quantile matching.
+
+    If the degradation is a blur (which keeps grey-level statistics roughly) followed by an
+    increasing pointwise response, mapping each degraded grey level to the clean level of
+    the same quantile over the pairs undoes the response: ``u = F_x^{-1}(F_y(y))``,
+    piecewise linear between ``n + 1`` quantiles.
+
+    Returns
+    -------
+    callable
+        ``lin(y) -> u``, elementwise, any shape.
+    """
+    qs = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+    qy = torch.quantile(y.double().flatten()[:2**24], qs)
+    qx = torch.quantile(x.double().flatten()[:2**24], qs)
+
+    def lin(v: Tensor) -> Tensor:
+        i = torch.searchsorted(qy, v.double().contiguous()).clamp(1, n)
+        w = ((v.double() - qy[i - 1]) / (qy[i] - qy[i - 1]).clamp(min=1e-12)).clamp(0, 1)
+        return (qx[i - 1] + w * (qx[i] - qx[i - 1])).to(v.dtype)
+
+    return lin
 
 
 def degraded_pairs(images: Sequence[str], n: int, patch: int, kernel_std: float | None,
