@@ -214,6 +214,8 @@ class SpectrumFit:
         First and last channel fitted.
     chi2 : float
         Reduced chi-square, ``sum (y - m)^2 / max(y, 1) / (n - p)`` over the fitted channels.
+    lines : dict (element, family) -> (energies (n,) keV, intensities (n,))
+        The lines of each family as fitted (intensities sum to 1).
     """
 
     areas: dict
@@ -224,6 +226,7 @@ class SpectrumFit:
     parts: dict = field(repr=False)
     channels: tuple
     chi2: float
+    lines: dict = field(repr=False, default_factory=dict)
 
     def element_area(self, element: str, family: str = "K") -> float:
         """Area of one family of one element (0 when it was not fitted)."""
@@ -369,7 +372,7 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
         else:
             areas[key], sigmas[key] = float(x[i]), float(sd[i])
             parts[f"{key[0]} {key[1]}"] = part
-    return SpectrumFit(areas, sigmas, d, model, r, parts, (lo, hi), chi2)
+    return SpectrumFit(areas, sigmas, d, model, r, parts, (lo, hi), chi2, fams)
 
 
 # --------------------------------------------------------------------------- PyMca
