@@ -460,3 +460,12 @@ def test_fit_linear_blur_recovers_a_linear_degradation():
     assert torch.allclose(op.kernel, k, atol=1e-5) and abs(b - 0.1) < 1e-5 and res < 1e-5
     with pytest.raises(ValueError, match="odd"):
         fit_linear_blur(x, y, size=4)
+
+
+def test_quantile_linearisation_undoes_an_increasing_response():
+    from mbdl_teach.inn.degradation import quantile_linearisation
+
+    x = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    y = x.sqrt()  # an increasing response, no blur: the quantile map is its inverse
+    lin = quantile_linearisation(x, y, n=512)
+    assert float((lin(y) - x).abs().max()) < 0.01
