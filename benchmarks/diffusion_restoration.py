@@ -43,7 +43,7 @@ from mbdl_teach.inn.degradation import (degraded_pairs, fit_linear_blur,  # noqa
                                         quantile_linearisation)
 
 SIGMA = 0.01
-LAMBDAS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+LAMBDAS = [1e-6, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
 
 def psnr(out, x) -> float:
@@ -100,14 +100,15 @@ def linear_task(name, args, model):
                 weights.load("inn_blur_l2")[0], "learned, stable": weights.load("inn_blur")[0]}
         coarse, sigma_c = (lambda y: F.avg_pool2d(y, 2)), SIGMA / 2
         grids = dict(hqs=[0.05, 0.23, 1.0], delta=[0.03, 0.1, 0.3], dps=[1.0, 3.0, 10.0],
-                     annealed=[0.5, 1.0, 1.5, 2.0], diffpir=[1.0, 3.0, 10.0])
+                     annealed=[0.5, 1.0, 1.5, 2.0], diffpir=[0.3, 1.0, 3.0, 10.0])
     else:
         op = operators.Downsample(4, operators.box_kernel(4))
         std, factor = None, 4
         inns = {"Haar": DegradationINN(2, 0), "learned": weights.load("inn_sr4")[0]}
         coarse, sigma_c = (lambda y: y), SIGMA
-        grids = dict(hqs=[0.02, 0.05, 0.23], delta=[0.003, 0.01, 0.03], dps=[3.0, 10.0, 30.0],
-                     annealed=[0.5, 1.0, 1.5, 2.0], diffpir=[1.0, 3.0, 10.0])
+        grids = dict(hqs=[0.02, 0.05, 0.23], delta=[0.001, 0.003, 0.01, 0.03, 0.1],
+                     dps=[3.0, 10.0, 30.0],
+                     annealed=[0.5, 1.0, 1.5, 2.0], diffpir=[0.3, 1.0, 3.0, 10.0])
     (xt, yt), (x, y) = (data.degraded_patches(images, n, 32, std, SIGMA, factor=factor,
                                               generator=gen(seed))
                         for images, n, seed in ((data.TRAIN_IMAGES, args.n_tune, 20),
@@ -154,7 +155,7 @@ def linear_task(name, args, model):
         methods[f"INDigo, {iname}, defaults"] = (
             lambda g, net=net: diffusion.indigo(coarse(y), net, model, s, sigma_y=sigma_c,
                                                 generator=g),
-            k if iname.startswith("learned") else 1)
+            k if iname in ("learned", "learned, stable") else 1)
     print(f"{name}: {args.n_test} held-out patches", flush=True)
     with torch.no_grad():
         rows += measure(methods, x, n_mean)
