@@ -1,0 +1,54 @@
+"""Exercises of chapter 10: the strided convolution's adjoint, the ISRA update."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .harness import CheckResult, check
+
+
+def reference_strided_adjoint(y: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+    """The adjoint of ``x -> conv2d(x, weight, stride=stride)`` (no padding)."""
+    import torch.nn.functional as F
+
+    return F.conv_transpose2d(y, weight, stride=stride)
+
+
+def check_strided_adjoint(fn: Callable) -> CheckResult:
+    """Exercise: ``fn(y, weight, stride)`` is the adjoint of one depth's strided convolution
+    ``x (B, 1, H, W) -> conv2d(x, weight (C, 1, k, k), stride) (B, C, h, w)``, returning
+    (B, 1, H, W) with ``H = (h - 1) stride + k``."""
+
+    def make_case(gen):
+        s = int(torch.randint(1, 4, (1,), generator=gen))
+        k = s * int(torch.randint(1, 4, (1,), generator=gen))
+        c = int(torch.randint(1, 6, (1,), generator=gen))
+        h = int(torch.randint(2, 6, (1,), generator=gen))
+        w = torch.rand(c, 1, k, k, generator=gen, dtype=torch.float64)
+        return torch.randn(2, c, h, h + 1, generator=gen, dtype=torch.float64), w, s
+
+    return check(fn, reference_strided_adjoint, make_case, atol=1e-10, rtol=1e-8,
+                 name=getattr(fn, "__name__", "strided_adjoint"))
+
+
+def reference_isra_update(x: torch.Tensor, y: torch.Tensor, op) -> torch.Tensor:
+    """One ISRA step ``x * H^T y / H^T H x``."""
+    return x * op.adjoint(y) / op.adjoint(op(x))
+
+
+def check_isra_update(fn: Callable) -> CheckResult:
+    """Exercise: ``fn(x, y, op)`` makes one ISRA update with a light-field operator."""
+    from ..lfm import LightField
+
+    def make_case(gen):
+        D, s, K, N = (int(torch.randint(1, 3, (1,), generator=gen)), 2, 3, 3)
+        psf = torch.rand(D, s, s, K * N, K * N, generator=gen, dtype=torch.float64)
+        op = LightField(psf, pixels=N)
+        x = torch.rand(1, D, 4 * s, 3 * s, generator=gen, dtype=torch.float64) + 0.1
+        y = op(torch.rand(x.shape, generator=gen, dtype=torch.float64))
+        return x, y, op
+
+    return check(fn, reference_isra_update, make_case, atol=1e-10, rtol=1e-8,
+                 name=getattr(fn, "__name__", "isra_update"))
