@@ -97,6 +97,14 @@ def escape_fraction(energies_kev) -> np.ndarray:
     ``eta = omega_K (1 - 1/r) / 2 * (1 - (mu_K / mu) ln(1 + mu / mu_K))``, ``mu`` the
     photo-absorption at the line, ``mu_K`` at Si K-alpha, ``omega_K`` the fluorescence
     yield and ``r`` the K jump ratio; zero below the Si K edge.
+
+    Parameters
+    ----------
+    energies_kev : array, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n,)
     """
     import xraylib as xrl
 
@@ -110,6 +118,15 @@ def escape_fraction(energies_kev) -> np.ndarray:
             mu = xrl.CS_Photo(14, float(v))
             out[i] = 0.5 * omega * (1 - 1 / r) * (1 - mu_k / mu * np.log1p(mu / mu_k))
     return out
+
+
+def _si_k_lines() -> list[tuple[float, float]]:
+    """Si K-alpha and K-beta: (energy keV, share of the K emission), from xraylib."""
+    import xraylib as xrl
+
+    a = sum(xrl.RadRate(14, ln) for ln in (xrl.KL2_LINE, xrl.KL3_LINE))
+    b = sum(xrl.RadRate(14, ln) for ln in (xrl.KM2_LINE, xrl.KM3_LINE))
+    return [(SI_K_ESCAPE_KEV, a / (a + b)), (SI_KB_KEV, b / (a + b))]
 
 
 # --------------------------------------------------------------------------- the library
@@ -164,7 +181,7 @@ def _columns(det: Detector, fams: dict, excitation_kev: float, window_kev, conti
         if escape:
             f = escape_fraction(e)
             ok = f > 0
-            for esc_kev, share in ((SI_K_ESCAPE_KEV, 0.9), (SI_KB_KEV, 0.1)):
+            for esc_kev, share in _si_k_lines():
                 col = col + _gauss(det, e[ok] - esc_kev, w[ok] * f[ok] * share)
         cols.append(col), names.append(key)
     if scatter and excitation_kev < det.energies[-1]:
@@ -280,7 +297,9 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
     elements : sequence of str
         Element symbols; each contributes its K, L, M families inside the fitted range.
     detector : Detector, optional
-        Starting calibration and resolution (default ``Detector(n_channels)``).
+        Starting calibration and resolution (default ``Detector(n_channels)``). The fit
+        refines them locally: the start must put each line within about one FWHM of its
+        channel (a two-point calibration on two known peaks does).
     excitation_kev : float
         Energy of the exciting beam (line intensities, scatter peaks).
     channels : (int, int), optional
@@ -309,9 +328,13 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
     elements = list(elements)
     if not elements:
         raise ValueError("elements must name at least one element")
-    det = replace(detector) if detector is not None else Detector(len(y))
-    if not isinstance(det, Detector):
+    if any(not isinstance(el, str) for el in elements):
+        raise TypeError(f"elements must be element symbols (str), got {elements}")
+    if detector is not None and not isinstance(detector, Detector):
         raise TypeError(f"detector must be an xrf.Detector, got {type(detector).__name__}")
+    if not excitation_kev > 0:
+        raise ValueError(f"excitation_kev must be positive, got {excitation_kev}")
+    det = replace(detector) if detector is not None else Detector(len(y))
     if det.n_channels != len(y):
         raise ValueError(f"counts has {len(y)} channels but the detector's calibration has "
                          f"{det.n_channels}")
@@ -473,6 +496,10 @@ def pymca_setup(config: dict, n_channels: int) -> dict:
     -------
     dict of keyword arguments for :func:`fit_spectrum`
     """
+    missing = [k for k in ("fit", "detector", "peaks") if k not in config]
+    if missing:
+        raise ValueError(f"a PyMca configuration needs the sections {missing} "
+                         "(read one with pymca_example('Steel.cfg') or PyMca's ConfigDict)")
     fit, d, att = config["fit"], config["detector"], config.get("attenuators", {})
     energy = [e for e, f in zip(np.atleast_1d(fit["energy"]), np.atleast_1d(fit["energyflag"]))
               if e is not None and f]
