@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("xraylib")
 
 from mbdl_teach import xrf  # noqa: E402
-from mbdl_teach.xrf.physics import _escape_fraction, continuum, efficiency, fine_response  # noqa: E402
+from mbdl_teach.xrf.physics import (_escape_fraction, continuum, efficiency,  # noqa: E402
+                                    fine_response)
 
 TAIL = 0.04  # the finer model's low-energy tail: the share of a line a Gaussian cannot place
 TAIL_SLOPE_KEV = 0.25  # its decay length
@@ -119,6 +120,8 @@ def test_missing_pymca_gives_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "PyMca5", None)
     with pytest.raises(ImportError, match=r"xrf.*pip install"):
         xrf.pymca_example("Steel.spe")
+    with pytest.raises(ImportError, match=r"xrf.*pip install"):
+        xrf.pymca_fit(np.ones(512), {"fit": {}})
 
 
 # --------------------------------------------------------------------------- Steel.spe

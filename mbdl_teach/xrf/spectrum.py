@@ -284,11 +284,11 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
     ``g_f`` the lines of family ``f`` (xraylib intensities times ``weight``, Gaussians of
     the detector's width, each with its Si escape peaks when ``escape``), a continuum of
     non-negative Gaussian bumps ``continuum_kev`` apart (and as wide), a Rayleigh and a
-    Compton peak at the excitation when ``scatter``, and sum peaks (the measured spectrum convolved with itself,
-    of the fitted channels, when ``pileup``). Amplitudes are the non-negative least squares
-    with Poisson weights; zero, gain, noise and Fano minimise the chi-square left
-    (``scipy.optimize.least_squares`` on the variable-projection residual), from the values
-    of ``detector``.
+    Compton peak at the excitation when ``scatter``, and sum peaks (the measured spectrum
+    of the fitted channels convolved with itself, when ``pileup``). Amplitudes are the
+    non-negative least squares with Poisson weights; zero, gain, noise and Fano minimise
+    the chi-square left (``scipy.optimize.least_squares`` on the variable-projection
+    residual), from the values of ``detector``.
 
     Parameters
     ----------
@@ -399,12 +399,17 @@ def fit_spectrum(counts: np.ndarray, elements: Sequence[str], detector: Detector
 
 
 # --------------------------------------------------------------------------- PyMca
-def _pymca_data(name: str) -> str:
+def _require_pymca():
     try:
         import PyMca5
     except ImportError as err:
-        raise ImportError("the example spectra ship with PyMca, the 'xrf' extra: pip install "
-                          "'mbdl-teach[xrf]' (or pip install pymca5)") from err
+        raise ImportError("this needs PyMca, the 'xrf' extra: pip install 'mbdl-teach[xrf]' "
+                          "(or pip install pymca5)") from err
+    return PyMca5
+
+
+def _pymca_data(name: str) -> str:
+    PyMca5 = _require_pymca()
     path = os.path.join(os.path.dirname(PyMca5.__file__), "PyMcaData", name)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{name} is not in PyMca's data folder {os.path.dirname(path)}")
@@ -445,7 +450,7 @@ def pymca_fit(counts: np.ndarray, config: dict, channels: tuple[int, int] | None
         ``channels`` (first, last).
     """
     y = _check_counts(counts)
-    _pymca_data("Steel.cfg")  # the clear error when PyMca is missing
+    _require_pymca()
     from PyMca5.PyMcaPhysics.xrf import ClassMcaTheory
 
     fit = config["fit"]
@@ -477,7 +482,7 @@ def pymca_peaks(counts: np.ndarray, detector: Detector, channels: tuple[int, int
     energies : ndarray (P,) keV; heights : ndarray (P,) counts at each peak's channel
     """
     y = _check_counts(counts)
-    _pymca_data("Steel.cfg")
+    _require_pymca()
     from PyMca5.PyMcaMath.fitting import SpecfitFuns
 
     lo, hi = channels
