@@ -15,9 +15,10 @@ panel and stop when it rises (``xray.train_separation``); the bound trains
 ``--supervised-steps`` steps and keeps its state of lowest error against the truth.
 ``--budget`` runs only the study that chose ``--steps`` on panels of training images.
 Reported: PSNR and SSIM
-of ``x1`` and ``x2`` after mean matching. ``--export`` ships each network through the
-weights registry (``mbdl_teach/weights/xray_<panel>_<variant>.pt``, resume state in
-``checkpoints/``), and the chapter-08 notebook scores the shipped networks.
+of ``x1`` and ``x2`` after mean matching. The panels, settings and training are the recipes'
+(:mod:`mbdl_teach.recipes.xray`); ``--export`` ships each network as its recipe does
+(``python -m mbdl_teach.recipes xray_<panel>_<variant> --export`` rebuilds one), and the
+chapter-08 notebook scores the shipped networks.
 """
 
 from __future__ import annotations
@@ -34,20 +35,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mbdl_teach import config, training, weights, xray  # noqa: E402
+from mbdl_teach.recipes import xray as xrecipes  # noqa: E402
 
-#: Held-out panels: (visible, concealed, seed).
-PANELS = [("ascent", "camera", 1), ("camera", "coins", 2), ("moon", "ascent", 3)]
-#: Panels of training images, where the hyper-parameters and the step budget were chosen.
-TRAINING_PANELS = [("astronaut", "chelsea", 0), ("coffee", "aero", 4), ("chelsea", "astronaut", 5)]
-#: The training hyper-parameters (chosen on a panel of training images, astronaut/chelsea).
-SETTINGS = dict(
-    ablation=dict(photo=0.5, exclusion=0.0, lr=3e-4, early_stop=False),
-    method=dict(photo=0.5, exclusion=1.0, lr=3e-4),
-    exclusion_only=dict(photo=0.0, exclusion=1.0, lr=3e-4),
-    # the oracle: trained on the truth, longer, kept at its best truth MSE (no early stop)
-    supervised=dict(supervised=True, lr=1e-3, patience=10**9),
-)
-NET = dict(n_layers=5, n_atoms=16, filter_size=4, degree=3)
+PANELS, TRAINING_PANELS, SETTINGS = xrecipes.PANELS, xrecipes.TRAINING_PANELS, xrecipes.SETTINGS
 
 
 def scores(a, b, p) -> dict:
@@ -58,16 +48,7 @@ def scores(a, b, p) -> dict:
             "exclusion": round(float(xray.exclusion_loss(a, b)), 4)}
 
 
-def train(p, seed: int, n_steps: int, degree: int = NET["degree"], truth=None, patience: int = 3,
-          **kw):
-    """A fresh network (seeded) trained on panel ``p`` as every run here is: 32x32 patches,
-    batch 8, the exclusion (or truth) checked every 10 steps. Returns (net, history)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = xray.SeparationNet(**(NET | {"degree": degree}))
-    hist = xray.train_separation(net, p.x, p.r1, n_steps=n_steps, truth=truth, patch=32,
-                                 batch=8, check_every=10, patience=patience, seed=seed, **kw)
-    return net, hist
+train = xrecipes.train_on_panel
 
 
 def run_panel(i: int, size: int, steps: int, sup_steps: int, export: bool) -> dict:
@@ -86,14 +67,14 @@ def run_panel(i: int, size: int, steps: int, sup_steps: int, export: bool) -> di
         out[variant] = scores(a, b, p) | {"steps": hist.steps, "best_step": net.best_step,
                                           "seconds": round(time.perf_counter() - t0)}
         print(vis, con, variant, out[variant], flush=True)
-        if export:
+        if export:  # ship it as its recipe does (python -m mbdl_teach.recipes NAME --export)
             name = f"xray_{vis}_{variant}"
             ckpt = weights.RESUME_DIR / f"{name}.resume.pt"
-            training.save_checkpoint(ckpt, net, step=net.best_step, history=hist)
+            training.save_checkpoint(ckpt, net, step=net.best_step, history=hist,
+                                     extra={"budget": n})
             with open("/tmp/mbdl_manifest.lock", "w") as lock:  # panels run in parallel
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                ship(name, ckpt, net, i, n, steps, sup_steps, size, kw, vis, con, seed,
-                     variant, out)
+                xrecipes.export_xray(name, "quick", ckpt)
     return out
 
 
@@ -112,21 +93,6 @@ def budget_study(size: int, budgets=(150, 300, 600)) -> None:
                 row.append(f"degree {degree}, {n}: {scores(*net(p.x, p.r1), p)['x2_psnr']:.2f} "
                            f"({h.steps})")
         print(", ".join(row), flush=True)
-
-
-def ship(name, ckpt, net, i, n, steps, sup_steps, size, kw, vis, con, seed, variant,
-         out) -> None:
-    """Ship one network through the weights registry."""
-    weights.export(
-        name, ckpt, kind="xray_separation", config=net.config, profile="quick",
-        command=f"python benchmarks/xray_separation.py --panel {i} --steps {steps} "
-                f"--supervised-steps {sup_steps} --size {size} --export",
-        schedule=f"Adam lr {kw['lr']:g}, 32x32 patches of the panel, batch 8, at most "
-                 f"{n} steps, checks every 10 steps",
-        data={"panel": [vis, con, seed], "size": size, "truth_used": bool(kw.get("supervised"))},
-        note=f"{variant} network of the chapter-08 table, for this one panel",
-        extra={"panel": {"visible": vis, "concealed": con, "seed": seed, "size": size},
-               "psnr_x2": out[variant]["x2_psnr"]})
 
 
 def main() -> None:

@@ -112,11 +112,7 @@ def test_the_package_ships_only_what_the_notebooks_load():
     assert not any(name.endswith(".resume.pt") for name in files)
 
 
-@pytest.mark.parametrize("name", ["dncnn", "winnet", "diffusion", "inn_blur", "inn_blur_l2",
-                                  "inn_sr4", "lfm_unfolded", "lfm_unfolded_labelled",
-                                  "lfm_unfolded_one", "lfm_unfolded_one_labelled",
-                                  "lfm_unfolded_fast", "lfm_unfolded_single",
-                                  "lfm_unfolded_single_labelled"])
+@pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_weights_listed_and_intact(name):
     assert name in SHIPPED, f"{name} is not in the weights manifest"
     info = SHIPPED[name]

@@ -1,0 +1,4 @@
+"""``python -m mbdl_teach.recipes``: the recipes' command line."""
+from . import main
+
+main()
