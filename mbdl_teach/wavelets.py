@@ -92,8 +92,7 @@ def soft_threshold(x: ArrayLike, t, check: bool = True) -> ArrayLike:
     if check or not isinstance(x, torch.Tensor):
         t = _threshold_like(x, t)
     if isinstance(x, torch.Tensor):
-        # x - clip(x, -t, t): the same numbers as sign(x) max(|x| - t, 0), in two passes
-        return x - torch.clamp(x, -t, t)
+        return torch.sign(x) * torch.clamp(x.abs() - t, min=0)
     return np.sign(x) * np.maximum(np.abs(x) - t, 0)
 
 

@@ -464,9 +464,15 @@ class MatrixOperator(LinearOperator):
         """``||d_j||_2`` of every column, shape (n,)."""
         return self.D.norm(dim=0)
 
-    def scale_columns(self, s: torch.Tensor) -> "MatrixOperator":
-        """The operator ``D diag(s)`` (a diagonal preconditioner: ``x -> D (s * x)``)."""
-        return MatrixOperator(self.D * s.to(self.D.dtype))
+    def normalized_columns(self) -> tuple["MatrixOperator", torch.Tensor]:
+        """``(D diag(1 / c), c)``: the operator with unit-norm columns (a diagonal
+        preconditioner) and the column norms ``c`` (zero columns are left as they are)."""
+        c = self.column_norms()
+        return MatrixOperator(self.D / c.clamp(min=1e-30)), c
+
+    def gram(self) -> torch.Tensor:
+        """The Gram matrix ``D^T D``, shape (n, n)."""
+        return self.D.T @ self.D
 
     def solve_normal(self, rhs, beta, x0=None, **kwargs):
         self._check(rhs, "rhs", self.D.shape[1], "columns")

@@ -84,10 +84,10 @@ def nnls_fista(y: torch.Tensor, op: MatrixOperator, n_iter: int = 300,
     columns stops far from the minimum. A tall matrix's normal map goes through its Gram
     matrix: one pass over the spectra, then n-by-n work per step.
     """
-    scale = op.column_norms().to(y.dtype).clamp(min=1e-30)
+    unit, scale = op.normalized_columns()
+    scale = scale.to(y.dtype).clamp(min=1e-30)
     start = None if x0 is None else x0 * scale
-    x, _ = solvers.fista(y, op.scale_columns(1 / scale), solvers.prox_nonneg(), n_iter,
-                         x0=start)
+    x, _ = solvers.fista(y, unit, solvers.prox_nonneg(), n_iter, x0=start)
     return x / scale
 
 
