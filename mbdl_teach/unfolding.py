@@ -7,7 +7,9 @@ Eldar 2021). :class:`Unfolded` holds the loop; a subclass says how to start and 
 layer does:
 
 * ``init(y, **side) -> x_0``;
-* ``layer(k, x, y, **side) -> x_{k+1}``.
+* ``layer(k, x, y, **side) -> x_{k+1}``;
+* optionally ``prepare(y, **side) -> dict``: what the layers share and need only once
+  (``H^T y``), passed to them as side information.
 
 The same base serves vectors (LISTA on codes (B, n)), images (B, C, H, W) and volumes
 (B, D, H, W); side information (a photograph, a mask, a noise level) passes through
@@ -39,6 +41,12 @@ class Unfolded(nn.Module):
 
     n_layers: int
 
+    def prepare(self, y: torch.Tensor, **side: Any) -> dict[str, Any]:
+        """What every layer needs from ``y`` and can compute once (``H^T y``, say), as more
+        side information for :meth:`init` and :meth:`layer`; none by default. The network
+        keeps nothing of a call on ``self``, so calls do not interfere."""
+        return {}
+
     def init(self, y: torch.Tensor, **side: Any) -> torch.Tensor:  # pragma: no cover
         """The starting point ``x_0`` for measurements ``y`` (and checks of ``y``)."""
         raise NotImplementedError
@@ -69,6 +77,7 @@ class Unfolded(nn.Module):
         T = self.n_layers if n_layers is None else n_layers
         if isinstance(T, bool) or not isinstance(T, int) or not 0 <= T <= self.n_layers:
             raise ValueError(f"n_layers must be an integer in [0, {self.n_layers}], got {n_layers!r}")
+        side = {**self.prepare(y, **side), **side}  # what the caller gives wins
         x = self.init(y, **side)
         outs = []
         for k in range(T):
@@ -85,7 +94,7 @@ def nmse_per_layer(model: Unfolded, y: torch.Tensor, x: torch.Tensor, **side: An
     -------
     list of T + 1 floats (``x_0 = 0`` gives 0 dB).
     """
-    x0 = model.init(y, **side)
+    x0 = model.init(y, **{**model.prepare(y, **side), **side})
     return [nmse_db(x0, x)] + [nmse_db(o, x) for o in model(y, return_all=True, **side)]
 
 

@@ -236,6 +236,36 @@ def test_unfolded_newton_start_and_training_step(problem):
         lfm.UnfoldedLFM(op, (7, 7), rank=1000)
 
 
+def test_unfolded_keeps_nothing_of_a_call_and_converts_with_to(problem):
+    """Side information goes through arguments (two calls do not interfere), and
+    .to(dtype) converts the complex eigenvector buffers instead of dropping their
+    imaginary parts."""
+    o, op, x, y = problem
+    net = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=20)
+    state = set(vars(net))
+    with torch.no_grad():
+        a = net(y)
+        net(2 * y)
+        assert torch.equal(net(y), a) and set(vars(net)) == state
+        b = net.prepare(y)["b"]
+        x1 = net.layer(0, net.init(y), y, b=b)
+        torch.testing.assert_close(net.layer(1, x1, y, b=b), a)
+        torch.testing.assert_close(net.layer(1, x1, y), a)  # b computed when not given
+        net32 = net.to(torch.float32)
+        assert net32.U.dtype == torch.complex64 and net32.U.imag.abs().max() > 0
+        torch.testing.assert_close(net32(y.float()).double(), a, rtol=1e-3, atol=1e-4 * a.max())
+    assert op.weight.dtype == torch.float64  # the twin moved, not the operator it came from
+
+
+def test_operator_twins_share_their_matrices_but_not_their_device(problem):
+    o, op, x, y = problem
+    twin = op.twin()
+    assert twin.spectra(7, 7) is op.spectra(7, 7)  # computed once for both
+    twin.to(torch.float32)
+    assert op.weight.dtype == torch.float64 and twin.weight.dtype == torch.float32
+    torch.testing.assert_close(twin(x.float()).double(), op(x), rtol=1e-4, atol=1e-6 * y.max())
+
+
 # ----------------------------------------------------------------------------- data
 def test_synthetic_volume_is_sparse_and_deterministic():
     o = lfm.Optics()

@@ -18,6 +18,8 @@ tests:
 
 from __future__ import annotations
 
+import copy
+
 from typing import Sequence
 
 import torch
@@ -89,6 +91,14 @@ class LightField(LinearOperator):
         weight = p.permute(4, 6, 0, 3, 1, 5, 2).reshape(N * N, D, K * s, K * s).contiguous()
         self.register_buffer("weight", weight, persistent=False)
         self._cache: dict = {}
+
+    def twin(self) -> "LightField":
+        """Another operator with the same PSF that shares this one's cache of per-frequency
+        matrices (computed once for both) but not its device: moving one moves only it."""
+        other = copy.copy(self)
+        other._buffers, other._parameters, other._modules = (
+            dict(self._buffers), dict(self._parameters), dict(self._modules))
+        return other
 
     # ------------------------------------------------------------------ shapes and checks
     def _check_volume(self, x: torch.Tensor) -> tuple[int, int]:

@@ -248,17 +248,34 @@ class UnfoldedLFM(Unfolded):
         self.eta = 1.0 / L
         Ur = U[..., :rank]
         self.register_buffer("lam", lam[..., :rank] / L, persistent=False)  # in units of ||H||^2
-        self.register_buffer("U", Ur.contiguous(), persistent=False)
-        self.register_buffer("UH", Ur.mH.contiguous(), persistent=False)
+        # complex matrices kept as real (..., 2) buffers, so that .to(dtype) converts them
+        # instead of dropping their imaginary parts
+        self.register_buffer("U_ri", torch.view_as_real(Ur.contiguous()), persistent=False)
+        self.register_buffer("UH_ri", torch.view_as_real(Ur.mH.contiguous()), persistent=False)
         # U_r^H A^H: the light field straight into the kept eigen-coordinates
-        self.register_buffer("UHAH", Ur.mH @ op.spectra(h, w)["AH"], persistent=False)
+        self.register_buffer("UHAH_ri", torch.view_as_real(Ur.mH @ op.spectra(h, w)["AH"]),
+                             persistent=False)
         start = 1.0 if init == "newton" else 0.0
         T, D = n_layers, op.n_depths
         self.a1 = nn.Parameter(torch.full((T, rank), start))
         self.a2 = nn.Parameter(torch.full((T, rank), start))
         self.log_rho = nn.Parameter(torch.full((T, 1), math.log(1e-2)))
         self.thresh = nn.Parameter(torch.zeros(T, D))
-        self._x0 = None  # init's zero volume (layer 0 skips its H^T H x term)
+
+    @property
+    def U(self) -> torch.Tensor:
+        """The kept eigenvectors ``U_r`` of every frequency, (h, w', D s^2, r), complex."""
+        return torch.view_as_complex(self.U_ri)
+
+    @property
+    def UH(self) -> torch.Tensor:
+        """``U_r^H``, (h, w', r, D s^2)."""
+        return torch.view_as_complex(self.UH_ri)
+
+    @property
+    def UHAH(self) -> torch.Tensor:
+        """``U_r^H A^H`` per frequency, (h, w', r, N^2)."""
+        return torch.view_as_complex(self.UHAH_ri)
 
     def gains(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer k's per-eigenvalue gains (h, w', r): ``W1 G = U_r diag(g1) U_r^H`` and
@@ -268,21 +285,28 @@ class UnfoldedLFM(Unfolded):
         den = lam + self.log_rho[k].exp()
         return lam + self.a1[k] * lam / den, self.eta * (1 + self.a2[k] / den)
 
-    def init(self, y: torch.Tensor) -> torch.Tensor:
+    def prepare(self, y: torch.Tensor, **side) -> dict:
+        """``b = U_r^H H^T y`` per frequency, computed once for every layer."""
         h, w = self.op._check_sensor(y)
         if (h, w) != self.grid:
             raise ValueError(f"this network was built for {self.grid[0]}x{self.grid[1]} lenslets, "
                              f"the light field has {h}x{w}")
-        self._b = self.UHAH @ self.op.sensor_spectrum(y)  # U_r^H H^T y per frequency
-        s = self.op.voxels
-        self._x0 = y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
-        return self._x0
+        return {"b": self.UHAH @ self.op.sensor_spectrum(y)}
 
-    def layer(self, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def init(self, y: torch.Tensor, **side) -> torch.Tensor:
+        """``x_0 = 0``."""
         h, w = self.grid
+        s = self.op.voxels
+        return y.new_zeros(y.shape[0], self.op.n_depths, h * s, w * s)
+
+    def layer(self, k: int, x: torch.Tensor, y: torch.Tensor, b: torch.Tensor | None = None,
+              **side) -> torch.Tensor:
+        h, w = self.grid
+        if b is None:
+            b = self.prepare(y)["b"]
         g1, g2 = self.gains(k)
-        step = -g2.unsqueeze(-1).to(self._b.dtype) * self._b
-        if x is not self._x0:  # from init's zeros the H^T H x term is zero: skip its FFT
+        step = -g2.unsqueeze(-1).to(b.dtype) * b
+        if k > 0 or x.any():  # from init's zeros the H^T H x term is zero: skip its FFT
             c = self.UH @ self.op.to_spectrum(x)
             step = step + g1.unsqueeze(-1).to(c.dtype) * c
         x = x - self.op.from_spectrum(self.U @ step, h, w)
@@ -373,16 +397,17 @@ def build_unfolded(optics: dict, lenslets: tuple[int, int] | list[int], n_layers
     depend on the grid (per eigenvalue rank, per depth), so the same weights load onto
     another ``lenslets``."""
     o = Optics(**{k: tuple(v) if isinstance(v, list) else v for k, v in optics.items()})
-    net = UnfoldedLFM(_shared_operator(o), tuple(lenslets), n_layers=n_layers, rank=rank,
-                      init=init)
+    net = UnfoldedLFM(_shared_operator(o).twin(), tuple(lenslets), n_layers=n_layers,
+                      rank=rank, init=init)
     net.optics = o
     return net
 
 
 @functools.lru_cache(maxsize=2)
 def _shared_operator(optics: Optics) -> LightField:
-    """One float32 operator per optics for the networks built by :func:`build_unfolded`
-    (it holds no learned numbers; sharing it shares its per-frequency matrices)."""
+    """One float32 operator per optics, whose twins serve the networks built by
+    :func:`build_unfolded`: each network has its own operator (moving one network moves
+    only its own), and the twins share the per-frequency matrices, computed once."""
     return LightField(psf(optics).float(), pixels=optics.pixels)
 
 
@@ -405,8 +430,7 @@ def check_psnr(net: UnfoldedLFM) -> tuple[float, float]:
     o = _optics_of(net)
     x = torch.stack([synthetic_volume(o, net.grid, seed=g) for _ in range(2)]).to(p)
     y = add_noise(net.op(x).cpu(), 1000.0, seed=g).clamp_min(0).to(p)
-    # (.to(device) only: Module.to(dtype) would make the complex eigenvector buffers real)
-    fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank).to(p.device)
+    fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank).to(p)
     return float(volume_psnr(net(y), x).mean()), float(volume_psnr(fresh(y), x).mean())
 
 

@@ -72,25 +72,21 @@ class UnfoldedUnmixing(Unfolded):
         """``A^T`` of the normalised spectra (normalised after the product: one pass less)."""
         return self.op.adjoint(y) / self._norm(y)
 
-    def init(self, y: torch.Tensor, **side) -> torch.Tensor:
+    def prepare(self, y: torch.Tensor, **side) -> dict:
+        """``A^T y`` of the normalised spectra, once for every layer (which then work on the
+        Gram matrix)."""
         if y.ndim != 2 or y.shape[1] != self.detector.n_channels:
             raise ValueError(f"y must have shape (B, {self.detector.n_channels}), got "
                              f"{tuple(y.shape)}")
-        return torch.zeros(y.shape[0], self.op.D.shape[1], dtype=y.dtype, device=y.device)
+        return {"aty": self._back_projection(y)}
 
-    def forward(self, y: torch.Tensor, n_layers: int | None = None, return_all: bool = False,
-                **side):
-        """As :meth:`Unfolded.forward`; ``A^T y`` (of the normalised spectra) is computed once
-        and passed to every layer as ``aty``, which then work on the Gram matrix."""
-        if "aty" not in side:
-            self.init(y)
-            side["aty"] = self._back_projection(y)
-        return super().forward(y, n_layers, return_all, **side)
+    def init(self, y: torch.Tensor, **side) -> torch.Tensor:
+        return torch.zeros(y.shape[0], self.op.D.shape[1], dtype=y.dtype, device=y.device)
 
     def layer(self, k: int, x: torch.Tensor, y: torch.Tensor, aty: torch.Tensor | None = None,
               **side) -> torch.Tensor:
         if aty is None:
-            aty = self._back_projection(y)
+            aty = self.prepare(y)["aty"]
         grad = x @ self.gram - aty
         step = self.step[k] * grad
         if self.precond is not None:
