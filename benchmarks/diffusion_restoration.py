@@ -182,7 +182,7 @@ def camera_task(args, model):
                         for images, n, seed in ((data.TRAIN_IMAGES, args.n_tune, 20),
                                                 (data.TEST_IMAGES, args.n_test, 10)))
     yct, yc = F.avg_pool2d(yt, 2), F.avg_pool2d(y, 2)
-    sig = [0.00125, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16]
+    sig = [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16]
     print(f"camera: tuning on {args.n_tune} training patches", flush=True)
     with torch.no_grad():
         lam = tune(LAMBDAS, lambda v: psnr(op.solve_normal(op.T(yt - b), v), xt),

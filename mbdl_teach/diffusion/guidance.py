@@ -206,6 +206,26 @@ def ddnm(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float
 GUIDANCE = ("annealed", "constant")
 
 
+def _data_lipschitz(op, shape) -> float:
+    """``||H||^2``, the Lipschitz constant of the gradient of ``||y - H x||^2 / 2``: the
+    operator's own ``norm()`` where it has one, else power iteration on ``J^T J`` of the
+    (possibly non-linear) forward model at a mid-grey image."""
+    one = (1,) + tuple(shape[1:])
+    g = torch.Generator().manual_seed(0)
+    if hasattr(op, "norm"):
+        return float(op.norm(shape=one, generator=g)) ** 2
+    x = torch.full(one, 0.5)
+    v = torch.randn(one, generator=g)
+    lip = 1.0
+    with torch.enable_grad():
+        for _ in range(30):
+            v = v / v.norm()
+            jv = torch.func.jvp(op, (x,), (v,))[1]
+            w = torch.func.vjp(op, x)[1](jv)[0]
+            lip, v = float((v * w).sum().detach()), w.detach()
+    return lip
+
+
 def dps(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float = 0.0,
         guidance: str = "annealed", zeta: float = 1.0,
         generator: torch.Generator | None = None, eta: float = 1.0,
@@ -223,9 +243,11 @@ def dps(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float 
       ``d x0_hat / d x_t`` as ``1 / sqrt(abar_t)``), it is a gradient step on
       ``||y - H x||^2 / 2`` of size ``gamma_t = r_t^2 / (sigma_y^2 + r_t^2)``, where
       ``r_t^2 = sigma_t^2 / (4 (1 + sigma_t^2))`` is the error of Tweedie's estimate of a
-      unit-variance Gaussian ([0, 1] scale, as in Song et al.'s PiGDM): a full step while
-      the estimate is worse than the data, a shorter one as it becomes better than
-      ``sigma_y`` allows. With ``||H|| <= 1`` it cannot diverge. ``zeta`` scales it.
+      unit-variance Gaussian ([0, 1] scale, as in Song et al.'s PiGDM), divided by
+      ``||H||^2`` (the data term's Lipschitz constant: ``op.norm()``, or power iteration
+      through a non-linear forward model): a full step while the estimate is worse than
+      the data, a shorter one as it becomes better than ``sigma_y`` allows. ``zeta``
+      scales it.
     * ``"constant"``: the paper's ``x_{t'} -= zeta grad ||y - H x0_hat||`` (the norm, not
       its square: scale-free); ``zeta`` must be tuned, and ``sigma_y`` is not used.
 
@@ -246,6 +268,7 @@ def dps(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float 
         raise ValueError(f"zeta must be >= 0, got {zeta!r}")
     shape = _check_problem(y, model, n_steps, sigma_y, shape, op)
     sched, state = model.schedule, {}
+    lip = _data_lipschitz(op, shape) if guidance == "annealed" and zeta > 0 else 1.0
 
     def x0_fn(x_t, t):
         x_t = x_t.detach().requires_grad_(True)
@@ -269,8 +292,8 @@ def dps(y: Tensor, op, model: DiffusionModel, n_steps: int = 50, sigma_y: float 
         s2 = float(sched.sigma(t)) ** 2
         r2 = s2 / (4 * (1 + s2))
         gamma = r2 / (sigma_y**2 + r2)
-        # d x0_01 = gamma H^T r  <=>  d x_t' = -4 sqrt(abar_t' abar_t) gamma grad
-        return x - zeta * 4 * math.sqrt(a_p * a_t) * gamma * state["grad"]
+        # d x0_01 = (gamma / L) H^T r  <=>  d x_t' = -4 sqrt(abar_t' abar_t) gamma / L grad
+        return x - zeta * 4 * math.sqrt(a_p * a_t) * gamma / lip * state["grad"]
 
     return _reverse(model, _start(shape, generator), n_steps, x0_fn, step, callback, progress,
                     "DPS")
