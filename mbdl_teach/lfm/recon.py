@@ -207,7 +207,9 @@ class UnfoldedLFM(Unfolded):
     ``W_k = U_r diag(eta + a_k / (Lambda_r + rho_k)) U_r^H`` with ``eta = 1 / ||H||^2`` the
     plain gradient step. With ``a_k = 0`` and ``lambda_k = 0`` a layer is one step of
     projected gradient descent restricted to that subspace (with ``rank = D s^2``, exactly
-    the plain iteration); with ``a_k = 1`` and a small ``rho_k`` it is a Newton step there.
+    the plain iteration); with ``a_k = 1`` the step along an eigenvector is
+    ``eta + 1 / (Lambda + rho_k)``: a Newton step where ``rho_k << Lambda << ||H||^2``,
+    about twice one for the strongest directions (``eta Lambda ~ 1``).
     Learned per layer: ``a`` for ``W1`` and ``W2`` (``rank`` numbers each, indexed by the
     eigenvalue's rank), ``log rho_k`` and ``lambda_k`` per depth: a few hundred numbers.
     Leaving out the trailing eigenvectors (tiny ``Lambda``: directions the microscope barely
