@@ -280,7 +280,7 @@ def test_coupling_checker_accepts_the_reference_and_rejects_wrong_orders():
     assert not ex.check_lifting_coupling(ex.reference_coupling_forward, inverse_wrong_order)
     assert not ex.check_lifting_coupling(forward_update_first, ex.reference_coupling_inverse)
     # the library's lifting step is the same layer
-    c, d, P, U = ex._coupling_case(torch.Generator().manual_seed(0))
+    c, d, P, U = ex.coupling.coupling_case(torch.Generator().manual_seed(0))
     step = inn.LearnedLiftingStep(1, 3, 4, 0).double()
     with torch.no_grad():
         step.predict.conv_out.weight.normal_()

@@ -9,15 +9,15 @@ import torch
 from .harness import CheckResult, check
 
 
-def _coupling_case(gen: torch.Generator):
+def coupling_case(generator: torch.Generator):
     """``c`` (B, 1, H, W), ``d`` (B, 3, H, W) in float64 and two random nonlinear CNNs
     ``P`` (1 -> 3 channels) and ``U`` (3 -> 1)."""
-    b = int(torch.randint(1, 4, (1,), generator=gen))
-    h, w = (int(v) for v in torch.randint(3, 12, (2,), generator=gen))
-    c = torch.randn(b, 1, h, w, generator=gen, dtype=torch.float64)
-    d = torch.randn(b, 3, h, w, generator=gen, dtype=torch.float64)
-    wp = torch.randn(3, 1, 3, 3, generator=gen, dtype=torch.float64) / 3
-    wu = torch.randn(1, 3, 3, 3, generator=gen, dtype=torch.float64) / 5
+    b = int(torch.randint(1, 4, (1,), generator=generator))
+    h, w = (int(v) for v in torch.randint(3, 12, (2,), generator=generator))
+    c = torch.randn(b, 1, h, w, generator=generator, dtype=torch.float64)
+    d = torch.randn(b, 3, h, w, generator=generator, dtype=torch.float64)
+    wp = torch.randn(3, 1, 3, 3, generator=generator, dtype=torch.float64) / 3
+    wu = torch.randn(1, 3, 3, 3, generator=generator, dtype=torch.float64) / 5
 
     def P(c):  # noqa: N802 (the book's notation)
         return torch.tanh(torch.nn.functional.conv2d(c, wp, padding=1))
@@ -48,10 +48,10 @@ def reference_coupling_inverse(c, d, P, U):
 def check_lifting_coupling(forward: Callable, inverse: Callable) -> CheckResult:
     """Exercise: a lifting coupling layer ``forward(c, d, P, U) -> (c, d)`` and its inverse
     ``inverse(c, d, P, U) -> (c, d)``, for any predictor ``P`` and updater ``U``."""
-    r1 = check(forward, reference_coupling_forward, _coupling_case, n_cases=6, atol=1e-10, rtol=1e-8)
+    r1 = check(forward, reference_coupling_forward, coupling_case, n_cases=6, atol=1e-10, rtol=1e-8)
 
-    def forward_case(gen):
-        c, d, P, U = _coupling_case(gen)
+    def forward_case(generator):
+        c, d, P, U = coupling_case(generator)
         return (*reference_coupling_forward(c, d, P, U), P, U)
 
     r2 = check(inverse, reference_coupling_inverse, forward_case, n_cases=6, atol=1e-10, rtol=1e-8)

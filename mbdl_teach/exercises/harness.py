@@ -123,11 +123,11 @@ def check(
     if not callable(fn):
         raise TypeError(f"expected a function to check, got {type(fn).__name__}")
     name = name or getattr(fn, "__name__", "your function")
-    gen = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     message = f"PASS {name}: {n_cases} random cases agree with the reference"
     passed = True
     for k in range(n_cases):
-        args = tuple(make_case(gen))
+        args = tuple(make_case(generator))
         want = reference(*args)
         shapes = ", ".join(describe(a) for a in args)
         try:

@@ -9,12 +9,12 @@ import torch
 from .harness import CheckResult, check
 
 
-def blur_case(gen: torch.Generator):
+def blur_case(generator: torch.Generator):
     from ..operators import gaussian_kernel
 
-    h = int(torch.randint(16, 40, (1,), generator=gen))
-    w = int(torch.randint(16, 40, (1,), generator=gen))
-    std = 0.5 + 2 * float(torch.rand(1, generator=gen))
+    h = int(torch.randint(16, 40, (1,), generator=generator))
+    w = int(torch.randint(16, 40, (1,), generator=generator))
+    std = 0.5 + 2 * float(torch.rand(1, generator=generator))
     return h, w, gaussian_kernel(std)
 
 
@@ -31,11 +31,11 @@ def check_tikhonov_fourier(fn: Callable) -> CheckResult:
     """Exercise: Tikhonov deconvolution in the Fourier domain, ``fn(y, otf, lam)``."""
     from ..operators import kernel_to_otf
 
-    def make_case(gen):
-        h, w, k = blur_case(gen)
-        y = torch.rand(h, w, generator=gen, dtype=torch.float64)
+    def make_case(generator):
+        h, w, k = blur_case(generator)
+        y = torch.rand(h, w, generator=generator, dtype=torch.float64)
         otf = kernel_to_otf(k.double(), (h, w))
-        lam = float(10 ** (-3 * torch.rand(1, generator=gen)))
+        lam = float(10 ** (-3 * torch.rand(1, generator=generator)))
         return y, otf, lam
 
     return check(fn, reference_tikhonov_fourier, make_case, atol=1e-8, rtol=1e-6)
@@ -50,12 +50,12 @@ def check_hqs_x_step(fn: Callable) -> CheckResult:
     """Exercise: the least-squares step of HQS, ``fn(y, v, op, beta)`` for a blur ``op``."""
     from ..operators import Blur
 
-    def make_case(gen):
-        h, w, k = blur_case(gen)
+    def make_case(generator):
+        h, w, k = blur_case(generator)
         op = Blur(k)
-        y = torch.rand(1, 1, h, w, generator=gen, dtype=torch.float64)
-        v = torch.rand(1, 1, h, w, generator=gen, dtype=torch.float64)
-        beta = float(10 ** (-2 * torch.rand(1, generator=gen)))
+        y = torch.rand(1, 1, h, w, generator=generator, dtype=torch.float64)
+        v = torch.rand(1, 1, h, w, generator=generator, dtype=torch.float64)
+        beta = float(10 ** (-2 * torch.rand(1, generator=generator)))
         return y, v, op, beta
 
     return check(fn, reference_hqs_x_step, make_case, atol=1e-8, rtol=1e-6)

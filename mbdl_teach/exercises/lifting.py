@@ -9,11 +9,11 @@ import torch
 from .harness import CheckResult, check
 
 
-def _even_signal(gen: torch.Generator) -> torch.Tensor:
+def _even_signal(generator: torch.Generator) -> torch.Tensor:
     """A batch of 1-D float64 signals of random even length, shape (B, 2n)."""
-    batch = int(torch.randint(1, 4, (1,), generator=gen))
-    n = int(torch.randint(2, 33, (1,), generator=gen))
-    return torch.randn(batch, 2 * n, generator=gen, dtype=torch.float64)
+    batch = int(torch.randint(1, 4, (1,), generator=generator))
+    n = int(torch.randint(2, 33, (1,), generator=generator))
+    return torch.randn(batch, 2 * n, generator=generator, dtype=torch.float64)
 
 
 def reference_haar_lift(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,8 +62,8 @@ def reference_legall53_update(s: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 def check_legall53_steps(predict: Callable, update: Callable) -> CheckResult:
     """Exercise: the LeGall 5/3 steps ``predict(s, d) -> d`` and ``update(s, d) -> s``."""
 
-    def make_case(gen):
-        x = _even_signal(gen)
+    def make_case(generator):
+        x = _even_signal(generator)
         return x[..., 0::2].clone(), x[..., 1::2].clone()
 
     r1 = check(predict, reference_legall53_predict, make_case, atol=1e-10, rtol=1e-8)

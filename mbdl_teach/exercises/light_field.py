@@ -21,13 +21,13 @@ def check_strided_adjoint(fn: Callable) -> CheckResult:
     ``x (B, 1, H, W) -> conv2d(x, weight (C, 1, k, k), stride) (B, C, h, w)``, returning
     (B, 1, H, W) with ``H = (h - 1) stride + k``."""
 
-    def make_case(gen):
-        s = int(torch.randint(1, 4, (1,), generator=gen))
-        k = s * int(torch.randint(1, 4, (1,), generator=gen))
-        c = int(torch.randint(1, 6, (1,), generator=gen))
-        h = int(torch.randint(2, 6, (1,), generator=gen))
-        w = torch.rand(c, 1, k, k, generator=gen, dtype=torch.float64)
-        return torch.randn(2, c, h, h + 1, generator=gen, dtype=torch.float64), w, s
+    def make_case(generator):
+        s = int(torch.randint(1, 4, (1,), generator=generator))
+        k = s * int(torch.randint(1, 4, (1,), generator=generator))
+        c = int(torch.randint(1, 6, (1,), generator=generator))
+        h = int(torch.randint(2, 6, (1,), generator=generator))
+        w = torch.rand(c, 1, k, k, generator=generator, dtype=torch.float64)
+        return torch.randn(2, c, h, h + 1, generator=generator, dtype=torch.float64), w, s
 
     return check(fn, reference_strided_adjoint, make_case, atol=1e-10, rtol=1e-8,
                  name=getattr(fn, "__name__", "strided_adjoint"))
@@ -42,12 +42,12 @@ def check_isra_update(fn: Callable) -> CheckResult:
     """Exercise: ``fn(x, y, op)`` makes one ISRA update with a light-field operator."""
     from ..lfm import LightField
 
-    def make_case(gen):
-        D, s, K, N = (int(torch.randint(1, 3, (1,), generator=gen)), 2, 3, 3)
-        psf = torch.rand(D, s, s, K * N, K * N, generator=gen, dtype=torch.float64)
+    def make_case(generator):
+        D, s, K, N = (int(torch.randint(1, 3, (1,), generator=generator)), 2, 3, 3)
+        psf = torch.rand(D, s, s, K * N, K * N, generator=generator, dtype=torch.float64)
         op = LightField(psf, pixels=N)
-        x = torch.rand(1, D, 4 * s, 3 * s, generator=gen, dtype=torch.float64) + 0.1
-        y = op(torch.rand(x.shape, generator=gen, dtype=torch.float64))
+        x = torch.rand(1, D, 4 * s, 3 * s, generator=generator, dtype=torch.float64) + 0.1
+        y = op(torch.rand(x.shape, generator=generator, dtype=torch.float64))
         return x, y, op
 
     return check(fn, reference_isra_update, make_case, atol=1e-10, rtol=1e-8,

@@ -27,12 +27,12 @@ def reference_noise_soft_threshold(x: torch.Tensor, theta: torch.Tensor, sigma: 
 def check_noise_soft_threshold(fn: Callable) -> CheckResult:
     """Exercise: the threshold that scales with the noise level, ``fn(x, theta, sigma)``."""
 
-    def make_case(gen):
-        b, c = (int(v) for v in torch.randint(1, 5, (2,), generator=gen))
-        h, w = (int(v) for v in torch.randint(2, 12, (2,), generator=gen))
-        x = 0.2 * torch.randn(b, c, h, w, generator=gen, dtype=torch.float64)
-        theta = 0.3 * torch.randn(c, generator=gen, dtype=torch.float64)
-        sigma = 60 / 255 * torch.rand(b, generator=gen, dtype=torch.float64)
+    def make_case(generator):
+        b, c = (int(v) for v in torch.randint(1, 5, (2,), generator=generator))
+        h, w = (int(v) for v in torch.randint(2, 12, (2,), generator=generator))
+        x = 0.2 * torch.randn(b, c, h, w, generator=generator, dtype=torch.float64)
+        theta = 0.3 * torch.randn(c, generator=generator, dtype=torch.float64)
+        sigma = 60 / 255 * torch.rand(b, generator=generator, dtype=torch.float64)
         return x, theta, sigma
 
     return check(fn, reference_noise_soft_threshold, make_case, n_cases=8, atol=1e-10, rtol=1e-8)

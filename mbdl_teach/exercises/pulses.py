@@ -10,12 +10,12 @@ import torch
 from .harness import CheckResult, check
 
 
-def _exp_case(gen: torch.Generator):
-    K = int(torch.randint(1, 4, (1,), generator=gen))
-    N = 2 * K + 1 + int(torch.randint(0, 8, (1,), generator=gen))
-    z = 0.5 + torch.rand(K, generator=gen, dtype=torch.float64)
+def _exp_case(generator: torch.Generator):
+    K = int(torch.randint(1, 4, (1,), generator=generator))
+    N = 2 * K + 1 + int(torch.randint(0, 8, (1,), generator=generator))
+    z = 0.5 + torch.rand(K, generator=generator, dtype=torch.float64)
     z = z + 0.3 * torch.arange(K, dtype=torch.float64)  # distinct roots
-    c = 0.5 + torch.rand(K, generator=gen, dtype=torch.float64)
+    c = 0.5 + torch.rand(K, generator=generator, dtype=torch.float64)
     n = torch.arange(N, dtype=torch.float64)
     h = (c[None] * z[None] ** n[:, None]).sum(1)
     return h, K
@@ -44,11 +44,11 @@ def check_gaussian_preweight(fn: Callable) -> CheckResult:
     """Exercise: ``fn(samples, t, sigma)`` turns Gaussian pulses sampled at ``t`` into a sum
     of exponentials."""
 
-    def make_case(gen):
-        N = int(torch.randint(5, 15, (1,), generator=gen))
-        sigma = float(0.5 + torch.rand(1, generator=gen))
+    def make_case(generator):
+        N = int(torch.randint(5, 15, (1,), generator=generator))
+        sigma = float(0.5 + torch.rand(1, generator=generator))
         t = (torch.arange(N, dtype=torch.float64) - N // 2) * 0.4 * sigma
-        uk = (torch.rand(2, generator=gen, dtype=torch.float64) - 0.5) * sigma
+        uk = (torch.rand(2, generator=generator, dtype=torch.float64) - 0.5) * sigma
         s = torch.exp(-((t[:, None] - uk[None]) ** 2) / (2 * sigma**2)).sum(1)
         return s, t, sigma
 

@@ -9,15 +9,15 @@ import torch
 from .harness import CheckResult, check
 
 
-def _xray_images(gen: torch.Generator):
+def _xray_images(generator: torch.Generator):
     """Two smooth random images with a few shared and a few separate edges, (B, 1, H, W)."""
-    b = int(torch.randint(1, 3, (1,), generator=gen))
-    h, w = (int(v) * 8 for v in torch.randint(3, 7, (2,), generator=gen))
-    a = torch.rand(b, 1, h // 4, w // 4, generator=gen, dtype=torch.float64)
-    c = torch.rand(b, 1, h // 4, w // 4, generator=gen, dtype=torch.float64)
+    b = int(torch.randint(1, 3, (1,), generator=generator))
+    h, w = (int(v) * 8 for v in torch.randint(3, 7, (2,), generator=generator))
+    a = torch.rand(b, 1, h // 4, w // 4, generator=generator, dtype=torch.float64)
+    c = torch.rand(b, 1, h // 4, w // 4, generator=generator, dtype=torch.float64)
     up = dict(size=(h, w), mode="nearest")
-    a = torch.nn.functional.interpolate(a, **up) + 0.05 * torch.rand(b, 1, h, w, generator=gen)
-    c = torch.nn.functional.interpolate(c, **up) + 0.05 * torch.rand(b, 1, h, w, generator=gen)
+    a = torch.nn.functional.interpolate(a, **up) + 0.05 * torch.rand(b, 1, h, w, generator=generator)
+    c = torch.nn.functional.interpolate(c, **up) + 0.05 * torch.rand(b, 1, h, w, generator=generator)
     return a, 0.5 * c + 0.3 * a
 
 
@@ -45,17 +45,17 @@ def check_xray_ista_layer(fn: Callable) -> CheckResult:
     """Exercise: ``fn(z1, z2, x, r1, Xi, Omega, step, theta1, theta2, gamma) -> (z1, z2)``."""
     from .. import xray
 
-    def make_case(gen):
-        k, f = int(torch.randint(4, 10, (1,), generator=gen)), int(torch.randint(3, 6, (1,), generator=gen))
-        h, w = (int(v) * 2 for v in torch.randint(6, 12, (2,), generator=gen))
-        Xi = xray.ConvDictionary(k, f, 1, init=0.3 * torch.randn(1, k, f, f, generator=gen)).double()
-        Omega = xray.ConvDictionary(k, f, 3, init=0.3 * torch.randn(3, k, f, f, generator=gen)).double()
-        z1, z2 = (0.2 * torch.randn(1, k, h, w, generator=gen, dtype=torch.float64) for _ in range(2))
-        x = torch.rand(1, 1, h, w, generator=gen, dtype=torch.float64)
-        r1 = torch.rand(1, 3, h, w, generator=gen, dtype=torch.float64)
-        step = float(0.2 + 0.3 * torch.rand(1, generator=gen))
-        theta1, theta2 = (0.05 * torch.rand(k, 1, 1, generator=gen, dtype=torch.float64) for _ in range(2))
-        gamma = float(0.5 * torch.rand(1, generator=gen))
+    def make_case(generator):
+        k, f = int(torch.randint(4, 10, (1,), generator=generator)), int(torch.randint(3, 6, (1,), generator=generator))
+        h, w = (int(v) * 2 for v in torch.randint(6, 12, (2,), generator=generator))
+        Xi = xray.ConvDictionary(k, f, 1, init=0.3 * torch.randn(1, k, f, f, generator=generator)).double()
+        Omega = xray.ConvDictionary(k, f, 3, init=0.3 * torch.randn(3, k, f, f, generator=generator)).double()
+        z1, z2 = (0.2 * torch.randn(1, k, h, w, generator=generator, dtype=torch.float64) for _ in range(2))
+        x = torch.rand(1, 1, h, w, generator=generator, dtype=torch.float64)
+        r1 = torch.rand(1, 3, h, w, generator=generator, dtype=torch.float64)
+        step = float(0.2 + 0.3 * torch.rand(1, generator=generator))
+        theta1, theta2 = (0.05 * torch.rand(k, 1, 1, generator=generator, dtype=torch.float64) for _ in range(2))
+        gamma = float(0.5 * torch.rand(1, generator=generator))
         return z1, z2, x, r1, Xi, Omega, step, theta1, theta2, gamma
 
     with torch.no_grad():

@@ -25,12 +25,12 @@ def check_hqs_fourier_x_step(fn: Callable) -> CheckResult:
     """Exercise: the plug-and-play HQS x-update for circular blur, ``fn(y, z, otf, beta)``."""
     from ..operators import kernel_to_otf
 
-    def make_case(gen):
-        h, w, k = blur_case(gen)
-        y = torch.rand(h, w, generator=gen, dtype=torch.float64)
-        z = torch.rand(h, w, generator=gen, dtype=torch.float64)
+    def make_case(generator):
+        h, w, k = blur_case(generator)
+        y = torch.rand(h, w, generator=generator, dtype=torch.float64)
+        z = torch.rand(h, w, generator=generator, dtype=torch.float64)
         otf = kernel_to_otf(k.double(), (h, w))
-        beta = float(10 ** (-3 * torch.rand(1, generator=gen)))
+        beta = float(10 ** (-3 * torch.rand(1, generator=generator)))
         return y, z, otf, beta
 
     return check(fn, reference_hqs_fourier_x_step, make_case, atol=1e-8, rtol=1e-6)

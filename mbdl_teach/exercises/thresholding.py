@@ -33,11 +33,11 @@ def check_soft_threshold(fn: Callable) -> CheckResult:
         outputs.append((x.dtype, out))
         return out
 
-    def make_case(gen):
-        ndim = int(torch.randint(1, 4, (1,), generator=gen))
-        shape = tuple(int(s) for s in torch.randint(1, 9, (ndim,), generator=gen))
-        x = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-        t = float(torch.rand(1, generator=gen)) * 2
+    def make_case(generator):
+        ndim = int(torch.randint(1, 4, (1,), generator=generator))
+        shape = tuple(int(s) for s in torch.randint(1, 9, (ndim,), generator=generator))
+        x = 2 * torch.randn(shape, generator=generator, dtype=torch.float64)
+        t = float(torch.rand(1, generator=generator)) * 2
         return x, t
 
     result = check(recorded, reference_soft_threshold, make_case, n_cases=8, atol=1e-12,
@@ -88,13 +88,13 @@ def check_mad_sigma(fn: Callable) -> CheckResult:
         outputs.append(out)
         return out
 
-    def make_case(gen):
-        h = 2 * int(torch.randint(8, 40, (1,), generator=gen)) + 1  # odd count: one middle value
-        w = 2 * int(torch.randint(8, 40, (1,), generator=gen)) + 1
-        sigma = 0.02 + 0.2 * float(torch.rand(1, generator=gen))
-        d = sigma * torch.randn(h, w, generator=gen, dtype=torch.float64)
-        edges = torch.rand(h, w, generator=gen) < 0.05  # a few large edge coefficients
-        d[edges] += 5 * torch.randn(int(edges.sum()), generator=gen, dtype=torch.float64)
+    def make_case(generator):
+        h = 2 * int(torch.randint(8, 40, (1,), generator=generator)) + 1  # odd count: one middle value
+        w = 2 * int(torch.randint(8, 40, (1,), generator=generator)) + 1
+        sigma = 0.02 + 0.2 * float(torch.rand(1, generator=generator))
+        d = sigma * torch.randn(h, w, generator=generator, dtype=torch.float64)
+        edges = torch.rand(h, w, generator=generator) < 0.05  # a few large edge coefficients
+        d[edges] += 5 * torch.randn(int(edges.sum()), generator=generator, dtype=torch.float64)
         return (d,)
 
     result = check(recorded, reference_mad_sigma, make_case, n_cases=6, atol=1e-9, rtol=1e-4,
@@ -120,14 +120,14 @@ def reference_bayes_threshold(band: torch.Tensor, sigma: float) -> float:
 def check_bayes_threshold(fn: Callable) -> CheckResult:
     """Exercise: BayesShrink's threshold ``fn(band, sigma) -> float`` for one detail band."""
 
-    def make_case(gen):
-        h, w = (int(v) for v in torch.randint(8, 48, (2,), generator=gen))
-        sigma = 0.02 + 0.2 * float(torch.rand(1, generator=gen))
-        signal = float(torch.rand(1, generator=gen)) * 3 * sigma  # sometimes weaker than noise
-        x = signal * torch.randn(h, w, generator=gen, dtype=torch.float64)
-        x[torch.rand(h, w, generator=gen) < 0.7] = 0  # sparse signal
-        noise = sigma * torch.randn(h, w, generator=gen, dtype=torch.float64)
-        if float(torch.rand(1, generator=gen)) < 0.3:  # a pure-noise band, shrunk: sigma_x = 0
+    def make_case(generator):
+        h, w = (int(v) for v in torch.randint(8, 48, (2,), generator=generator))
+        sigma = 0.02 + 0.2 * float(torch.rand(1, generator=generator))
+        signal = float(torch.rand(1, generator=generator)) * 3 * sigma  # sometimes weaker than noise
+        x = signal * torch.randn(h, w, generator=generator, dtype=torch.float64)
+        x[torch.rand(h, w, generator=generator) < 0.7] = 0  # sparse signal
+        noise = sigma * torch.randn(h, w, generator=generator, dtype=torch.float64)
+        if float(torch.rand(1, generator=generator)) < 0.3:  # a pure-noise band, shrunk: sigma_x = 0
             noise = 0.8 * noise
             x = 0 * x
         return x + noise, sigma

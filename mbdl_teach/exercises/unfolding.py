@@ -9,14 +9,14 @@ import torch
 from .harness import CheckResult, check
 
 
-def _sparse_case(gen: torch.Generator):
-    m = int(torch.randint(5, 30, (1,), generator=gen))
-    n = m + int(torch.randint(1, 40, (1,), generator=gen))
-    b = int(torch.randint(1, 6, (1,), generator=gen))
-    D = torch.randn(m, n, generator=gen, dtype=torch.float64)
+def _sparse_case(generator: torch.Generator):
+    m = int(torch.randint(5, 30, (1,), generator=generator))
+    n = m + int(torch.randint(1, 40, (1,), generator=generator))
+    b = int(torch.randint(1, 6, (1,), generator=generator))
+    D = torch.randn(m, n, generator=generator, dtype=torch.float64)
     D = D / D.norm(dim=0, keepdim=True)
-    x = torch.randn(b, n, generator=gen, dtype=torch.float64) * (torch.rand(b, n, generator=gen) < 0.3)
-    y = torch.randn(b, m, generator=gen, dtype=torch.float64)
+    x = torch.randn(b, n, generator=generator, dtype=torch.float64) * (torch.rand(b, n, generator=generator) < 0.3)
+    y = torch.randn(b, m, generator=generator, dtype=torch.float64)
     return D, x, y
 
 
@@ -29,10 +29,10 @@ def reference_ista_step(x, y, D, lam, L):
 def check_ista_step(fn: Callable) -> CheckResult:
     """Exercise: one ISTA step, ``fn(x, y, D, lam, L)`` with rows as examples."""
 
-    def make_case(gen):
-        D, x, y = _sparse_case(gen)
+    def make_case(generator):
+        D, x, y = _sparse_case(generator)
         L = float(torch.linalg.matrix_norm(D, ord=2) ** 2)
-        lam = float(0.5 * torch.rand(1, generator=gen))
+        lam = float(0.5 * torch.rand(1, generator=generator))
         return x, y, D, lam, L
 
     return check(fn, reference_ista_step, make_case, atol=1e-10, rtol=1e-8)
@@ -47,12 +47,12 @@ def reference_lista_layer(x, y, W_e, S, theta):
 def check_lista_layer(fn: Callable) -> CheckResult:
     """Exercise: the forward pass of one LISTA layer, ``fn(x, y, W_e, S, theta)``."""
 
-    def make_case(gen):
-        D, x, y = _sparse_case(gen)
+    def make_case(generator):
+        D, x, y = _sparse_case(generator)
         m, n = D.shape
-        W_e = 0.3 * torch.randn(n, m, generator=gen, dtype=torch.float64)
-        S = 0.3 * torch.randn(n, n, generator=gen, dtype=torch.float64)
-        theta = float(0.5 * torch.rand(1, generator=gen))
+        W_e = 0.3 * torch.randn(n, m, generator=generator, dtype=torch.float64)
+        S = 0.3 * torch.randn(n, n, generator=generator, dtype=torch.float64)
+        theta = float(0.5 * torch.rand(1, generator=generator))
         return x, y, W_e, S, theta
 
     return check(fn, reference_lista_layer, make_case, atol=1e-10, rtol=1e-8)

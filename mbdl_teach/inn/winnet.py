@@ -20,8 +20,8 @@ from .blocks import LINN, NoiseSoftThreshold, SigmaLike, _check_image, _check_in
 class ConvLISTA(nn.Module):
     """Convolutional LISTA with shared weights on the detail channels.
 
-    ``g = A x``; ``iters`` times ``g <- ST_i(g + A(x - S g))``; output ``S g``. With
-    ``iters = 0`` it is a single soft threshold per detail channel (LINN's simplest
+    ``g = A x``; ``n_layers`` times ``g <- ST_i(g + A(x - S g))``; output ``S g``. With
+    ``n_layers = 0`` it is a single soft threshold per detail channel (LINN's simplest
     denoiser).
 
     Parameters
@@ -30,22 +30,23 @@ class ConvLISTA(nn.Module):
         Detail channels (15 for the DCT split).
     features : int
         Channels of the sparse code ``g``.
-    iters : int
+    n_layers : int
+        Unrolled iterations (layers).
     """
 
-    def __init__(self, channels: int = 15, features: int = 64, iters: int = 4):
+    def __init__(self, channels: int = 15, features: int = 64, n_layers: int = 4):
         super().__init__()
-        self.iters = iters
-        if iters == 0:
+        self.n_layers = n_layers
+        if n_layers == 0:
             self.st = nn.ModuleList([NoiseSoftThreshold(channels)])
             self.A = self.S = None
         else:
             self.A = _conv(channels, features, 3)
             self.S = _conv(features, channels, 3)
-            self.st = nn.ModuleList(NoiseSoftThreshold(features) for _ in range(iters))
+            self.st = nn.ModuleList(NoiseSoftThreshold(features) for _ in range(n_layers))
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        if self.iters == 0:
+        if self.n_layers == 0:
             return self.st[0](x, sigma)
         g = self.A(x)
         for st in self.st:
@@ -58,7 +59,7 @@ class ConvLISTA(nn.Module):
         Computed by passing an impulse in each channel through ``A`` then ``S`` on a grid
         just large enough for the composed 5x5 kernel (zero padding loses nothing).
         """
-        if self.iters == 0:
+        if self.n_layers == 0:
             return self.st[0].theta.new_zeros(())
         c, k = self.A.in_channels, self.A.kernel_size[0]
         n = 2 * k - 1

@@ -102,8 +102,8 @@ ADMM_GRID = tuple((rho, lam) for rho in (0.01, 0.03) for lam in (0.0, 0.003, 0.0
 
 
 @torch.no_grad()
-def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isra: int,
-                   max_rl: int, admm_iters: int, admm_grid=ADMM_GRID, patience: int = 20) -> dict:
+def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, isra_n_iter: int,
+                   rl_n_iter: int, admm_n_iter: int, admm_grid=ADMM_GRID, patience: int = 20) -> dict:
     """Each baseline's best setting on *validation* data: the iteration where ISRA and
     Richardson-Lucy peak in mean PSNR (each stops ``patience`` iterations after its peak),
     and ADMM's ``(rho, lam, n_iter)`` over ``admm_grid`` (``rho`` and ``lam`` relative to
@@ -116,14 +116,14 @@ def tune_baselines(y: torch.Tensor, truth: torch.Tensor, op: LightField, max_isr
     h, w = op._check_sensor(y)
     L = float(op.eig(h, w)[0][..., 0].max())
     tuned = {"norm2": L, "admm": None}
-    for name, key, n in (("ISRA", "isra", max_isra), ("Richardson-Lucy", "rl", max_rl)):
+    for name, key, n in (("ISRA", "isra", isra_n_iter), ("Richardson-Lucy", "rl", rl_n_iter)):
         tr = Tracker(truth, patience).start()
         baseline(name, op, {key: n})(y, tr)
         tuned[key] = tr.best[0]
     best = -math.inf
     for rho, lam in admm_grid:
         tr = Tracker(truth, patience).start()
-        _admm(y, op, admm_iters, rho * L, lam * L, tr)
+        _admm(y, op, admm_n_iter, rho * L, lam * L, tr)
         if tr.best[1] > best:
             best, tuned["admm"] = tr.best[1], (rho, lam, tr.best[0])
     return tuned

@@ -60,10 +60,10 @@ class Panel:
     info: dict
 
 
-def _smooth_field(size: tuple[int, int], scale: float, gen: torch.Generator) -> torch.Tensor:
+def _smooth_field(size: tuple[int, int], scale: float, generator: torch.Generator) -> torch.Tensor:
     """Zero-mean, unit-std random field smoothed by a Gaussian of std ``scale`` pixels."""
     h, w = size
-    noise = torch.randn(h, w, generator=gen, dtype=torch.float64)
+    noise = torch.randn(h, w, generator=generator, dtype=torch.float64)
     fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
     fx = torch.fft.fftfreq(w, dtype=torch.float64)[None, :]
     g = torch.exp(-2 * math.pi**2 * scale**2 * (fx**2 + fy**2))
@@ -80,7 +80,7 @@ def _source(img: str | torch.Tensor, size: int) -> torch.Tensor:
     return img.float().clamp(0, 1)
 
 
-def paint_xray(src: torch.Tensor, gen: torch.Generator, n_pigments: int = 5,
+def paint_xray(src: torch.Tensor, generator: torch.Generator, n_pigments: int = 5,
                thickness: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
     """A painting's photograph and the X-ray of its paint layer, from a source image.
 
@@ -104,7 +104,7 @@ def paint_xray(src: torch.Tensor, gen: torch.Generator, n_pigments: int = 5,
     xray : Tensor, shape (1, H, W), in [0, 1)
     """
     names = list(PIGMENTS)
-    others = torch.randperm(len(names) - 1, generator=gen)[: n_pigments - 1] + 1
+    others = torch.randperm(len(names) - 1, generator=generator)[: n_pigments - 1] + 1
     chosen = [names[0]] + [names[int(i)] for i in others]
     cols = torch.tensor([PIGMENTS[n][0] for n in chosen])  # (P, 3)
     rho = torch.tensor([PIGMENTS[n][1] for n in chosen])
@@ -126,7 +126,7 @@ def paint_xray(src: torch.Tensor, gen: torch.Generator, n_pigments: int = 5,
     w = torch.softmax(-dist / 0.08, dim=0)
     lum = torch.einsum("chw,c->hw", photo, _LUMA)
     d = torch.einsum("phw,p->hw", w, rho) + 0.25 * lum**2
-    t = 1 + thickness * _smooth_field(tuple(photo.shape[1:]), photo.shape[-1] / 10, gen)
+    t = 1 + thickness * _smooth_field(tuple(photo.shape[1:]), photo.shape[-1] / 10, generator)
     xray = 1 - torch.exp(-2 * t.clamp_min(0.2) * d)
     return photo, xray[None]
 
@@ -169,25 +169,25 @@ def synthetic_panel(visible: str | torch.Tensor, concealed: str | torch.Tensor, 
         raise ValueError(f"texture must be a number >= 0, got {texture!r}")
     if not (isinstance(n_pigments, int) and 2 <= n_pigments <= len(PIGMENTS)):
         raise ValueError(f"n_pigments must be an integer in [2, {len(PIGMENTS)}], got {n_pigments!r}")
-    gen = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))
     src1, src2 = _source(visible, size), _source(concealed, size)
     if src1.shape[1:] != src2.shape[1:]:
         raise ValueError(f"the two images differ in size: {tuple(src1.shape[1:])} and "
                          f"{tuple(src2.shape[1:])}")
-    r1, p1 = paint_xray(src1, gen, n_pigments)
-    r2, p2 = paint_xray(src2, gen, n_pigments)
+    r1, p1 = paint_xray(src1, generator, n_pigments)
+    r2, p2 = paint_xray(src2, generator, n_pigments)
     if double_sided:
         r2, p2 = r2.flip(-1), p2.flip(-1)
     h, w = r1.shape[1:]
-    ground = 0.08 + 0.02 * _smooth_field((h, w), w / 4, gen)[None]
+    ground = 0.08 + 0.02 * _smooth_field((h, w), w / 4, generator)[None]
     if texture > 0:
         yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
                                 torch.arange(w, dtype=torch.float32), indexing="ij")
-        warp = 6 * _smooth_field((h, w), w / 8, gen)
+        warp = 6 * _smooth_field((h, w), w / 8, generator)
         ground = ground + texture * torch.sin(2 * math.pi * (xx + warp) / 9)[None]
     x1 = 0.45 * p1 + ground
     x2 = 0.35 * p2
-    eps = torch.randn(x1.shape, generator=gen) * float(noise)
+    eps = torch.randn(x1.shape, generator=generator) * float(noise)
     x = x1 + x2 + eps
     info = dict(visible=visible if isinstance(visible, str) else "tensor",
                 concealed=concealed if isinstance(concealed, str) else "tensor", seed=int(seed),

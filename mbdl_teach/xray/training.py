@@ -49,7 +49,7 @@ def separation_loss(photo: float = 0.5, exclusion: float = 1.0, supervised: bool
 
 def panel_batches(x, r1, patch: int = 64, batch: int = 16, degree: int = 2,
                   x1=None, x2=None) -> Callable:
-    """``batches(step, gen)`` of random patches of one panel, for :func:`training.fit`.
+    """``batches(step, generator)`` of random patches of one panel, for :func:`training.fit`.
 
     Each batch is a dict with ``x``, ``r1`` and the panel-wide regression split ``x1r``,
     ``x2r`` (computed once on the whole panel), plus ``x1``, ``x2`` when the truth is given.
@@ -64,9 +64,9 @@ def panel_batches(x, r1, patch: int = 64, batch: int = 16, degree: int = 2,
     if x1 is not None:
         full.update(x1=x1, x2=x2)
 
-    def batches(step, gen):
-        i = torch.randint(0, h - patch + 1, (batch,), generator=gen)
-        j = torch.randint(0, w - patch + 1, (batch,), generator=gen)
+    def batches(step, generator):
+        i = torch.randint(0, h - patch + 1, (batch,), generator=generator)
+        j = torch.randint(0, w - patch + 1, (batch,), generator=generator)
         return {k: torch.stack([v[0, :, a:a + patch, b:b + patch] for a, b in zip(i.tolist(), j.tolist())])
                 for k, v in full.items()}
 

@@ -149,12 +149,12 @@ def unmixing_batches(lines: Lines, detector: Detector, n_pool: int = 4096,
     amounts = torch.tensor(amounts, dtype=torch.float32)
     lo, hi = np.log(counts_range[0]), np.log(counts_range[1])
 
-    def batches(step: int, gen: torch.Generator, batch: int = 256, net: UnfoldedUnmixing | None = None):
-        idx = torch.randint(0, n_pool, (batch,), generator=gen)
-        level = torch.exp(lo + (hi - lo) * torch.rand(batch, 1, generator=gen))
+    def batches(step: int, generator: torch.Generator, batch: int = 256, net: UnfoldedUnmixing | None = None):
+        idx = torch.randint(0, n_pool, (batch,), generator=generator)
+        level = torch.exp(lo + (hi - lo) * torch.rand(batch, 1, generator=generator))
         mean = spec[idx]
         f = level / mean.sum(1, keepdim=True)
-        y = torch.poisson(mean * f, generator=gen)
+        y = torch.poisson(mean * f, generator=generator)
         return y, amounts[idx] * f
 
     return batches
