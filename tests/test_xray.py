@@ -324,3 +324,47 @@ def test_exercise_checkers_pass_the_reference_and_fail_wrong_answers(capsys):
     assert not exercises.check_xray_ista_layer(wrong)
     out = capsys.readouterr().out
     assert "FAIL" in out and "PASS" in out
+
+
+# ----------------------------------------------------------------------------- operators
+def test_separation_operator_is_the_mixture_and_photograph_term_with_its_adjoint():
+    from mbdl_teach.operators.base import adjointness_error
+
+    g = torch.Generator().manual_seed(3)
+    Xi = xray.ConvDictionary(6, 3, 1, torch.randn(1, 6, 3, 3, generator=g, dtype=torch.float64))
+    Omega = xray.ConvDictionary(6, 3, 3, torch.randn(3, 6, 3, 3, generator=g,
+                                                     dtype=torch.float64))
+    Xi, Omega = Xi.double(), Omega.double()
+    op = xray.SeparationOperator(Xi, Omega, gamma=0.7)
+    assert adjointness_error(op, (2, 12, 10, 9), dtype=torch.float64) < 1e-12
+    z = torch.randn(2, 12, 10, 9, generator=g, dtype=torch.float64)
+    z1, z2 = z[:, :6], z[:, 6:]
+    out = op(z)
+    torch.testing.assert_close(out[:, :1], Xi(z1) + Xi(z2))
+    torch.testing.assert_close(out[:, 1:], 0.7 ** 0.5 * Omega(z1))
+    # one ISTA step on the codes: the gradient through the operator is the written one
+    x = torch.randn(2, 1, 10, 9, generator=g, dtype=torch.float64)
+    r1 = torch.randn(2, 3, 10, 9, generator=g, dtype=torch.float64)
+    e = x - Xi(z1) - Xi(z2)
+    v1 = z1 + 0.3 * (Xi.adjoint(e) + 0.7 * Omega.adjoint(r1 - Omega(z1)))
+    v2 = z2 + 0.3 * Xi.adjoint(e)
+    got = xray.ista_codes_step(z1, z2, x, r1, Xi, Omega, 0.3, 0.05, 0.1, 0.7)
+    soft = lambda v, t: torch.sign(v) * torch.clamp(v.abs() - t, min=0)  # noqa: E731
+    torch.testing.assert_close(got[0], soft(v1, 0.05))
+    torch.testing.assert_close(got[1], soft(v2, 0.1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv_dictionary_solves_its_normal_equations_in_closed_form(channels):
+    from mbdl_teach.operators import LinearOperator
+
+    g = torch.Generator().manual_seed(channels)
+    Xi = xray.ConvDictionary(5, 3, channels,
+                             torch.randn(channels, 5, 3, 3, generator=g, dtype=torch.float64))
+    Xi = Xi.double()
+    rhs = torch.randn(2, 5, 8, 11, generator=g, dtype=torch.float64)
+    got = Xi.solve_normal(rhs, 0.3)
+    torch.testing.assert_close(Xi.normal(got) + 0.3 * got, rhs)
+    cg = LinearOperator.solve_normal(Xi, rhs, 0.3, cg_n_iter=500, tol=1e-14)
+    torch.testing.assert_close(got, cg, rtol=1e-8, atol=1e-9)
+    assert Xi.closed_form_solve

@@ -13,7 +13,9 @@ This package holds
   bundled images) and :func:`load_panel` (a real X-ray and photograph pair from files);
 * the baselines: :func:`regression_split` (``x1`` as a polynomial of ``r1``, fitted by least
   squares) and the network trained without the exclusion term;
-* the method: :class:`ConvDictionary` (a convolutional dictionary as an operator),
+* the method: :class:`ConvDictionary` (a convolutional dictionary as an operator, with its
+  closed-form normal solve), :class:`SeparationOperator` (the mixture and the photograph term
+  as one operator on both components' codes),
   :class:`SeparationNet` (an :class:`~mbdl_teach.unfolding.Unfolded` subclass started from
   the regression split), :func:`exclusion_loss`, :func:`separation_loss`,
   :func:`train_separation` and :func:`separate`;
@@ -25,7 +27,7 @@ Images are tensors: ``x`` (1, 1, H, W), ``r1`` (1, 3, H, W), values in [0, 1].
 
 from .paint import PIGMENTS, Panel, load_panel, paint_xray, synthetic_panel
 from .regression import regression_split
-from .operators import ConvDictionary
+from .operators import ConvDictionary, SeparationOperator
 from .exclusion import edge_map, exclusion_loss
 from .network import SeparationNet, ista_codes_step
 from .measures import mean_matched_psnr, mean_matched_ssim
@@ -34,7 +36,7 @@ from .training import (allocate_residual, panel_batches, separate, separation_lo
 
 __all__ = [
     "PIGMENTS", "Panel", "synthetic_panel", "paint_xray", "load_panel", "regression_split",
-    "ConvDictionary", "SeparationNet", "ista_codes_step", "edge_map", "exclusion_loss",
+    "ConvDictionary", "SeparationOperator", "SeparationNet", "ista_codes_step", "edge_map", "exclusion_loss",
     "separation_loss", "panel_batches", "train_separation", "separate", "allocate_residual",
     "mean_matched_psnr",
     "mean_matched_ssim",

@@ -10,7 +10,7 @@ from ..unfolding import Unfolded
 from ..wavelets import soft_threshold
 from .checks import check_pair
 from .exclusion import edge_map
-from .operators import ConvDictionary
+from .operators import ConvDictionary, SeparationOperator
 from .regression import regression_split
 
 
@@ -19,8 +19,9 @@ def ista_codes_step(z1, z2, x, r1, Xi: LinearOperator, Omega: LinearOperator, st
     """One ISTA step on the codes of the two components.
 
     Proximal gradient on
-    ``F = 1/2 ||x - Xi z1 - Xi z2||^2 + gamma/2 ||r1 - Omega z1||^2
-    + ||theta1 . z1||_1 / step + ||theta2 . z2||_1 / step``::
+    ``F = 1/2 ||A z - (x, sqrt(gamma) r1)||^2 + ||theta1 . z1||_1 / step
+    + ||theta2 . z2||_1 / step`` with ``A`` the :class:`SeparationOperator`, that is
+    ``1/2 ||x - Xi z1 - Xi z2||^2 + gamma/2 ||r1 - Omega z1||^2`` plus the l1 terms::
 
         e  = x - Xi z1 - Xi z2
         z1 <- S_theta1(z1 + step (Xi^T e + gamma Omega^T (r1 - Omega z1)))
@@ -28,12 +29,12 @@ def ista_codes_step(z1, z2, x, r1, Xi: LinearOperator, Omega: LinearOperator, st
 
     ``theta1``, ``theta2`` broadcast against the codes (per atom, or per atom and pixel).
     """
-    e = x - Xi(z1) - Xi(z2)
-    g = Xi.adjoint(e)
-    v1 = z1 + step * (g + gamma * Omega.adjoint(r1 - Omega(z1)))
-    v2 = z2 + step * g
-    return (soft_threshold(v1, theta1, check=False),
-            soft_threshold(v2, theta2, check=False))
+    op = SeparationOperator(Xi, Omega, gamma)
+    z = torch.cat([z1, z2], 1)
+    v = z - step * op.adjoint(op(z) - op.measurement(x, r1))
+    K = z1.shape[1]
+    return (soft_threshold(v[:, :K], theta1, check=False),
+            soft_threshold(v[:, K:], theta2, check=False))
 
 
 class SeparationNet(Unfolded):

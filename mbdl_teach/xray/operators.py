@@ -40,6 +40,8 @@ class ConvDictionary(LinearOperator):
         further atoms start at zero), one copy per output channel.
     """
 
+    closed_form_solve = True
+
     def __init__(self, n_atoms: int, filter_size: int, out_channels: int = 1,
                  init: str | torch.Tensor = "dct"):
         super().__init__()
@@ -94,6 +96,23 @@ class ConvDictionary(LinearOperator):
     def input_shape(self, shape):
         return (shape[0], self.n_atoms, *shape[2:])
 
+    def solve_normal(self, rhs: torch.Tensor, beta: float, x0=None, **kwargs) -> torch.Tensor:
+        """``(Xi^T Xi + beta I)^{-1} rhs`` in closed form: per frequency ``Xi^T Xi = S^H S``
+        with ``S`` the (C, K) symbol, so by Woodbury
+        ``(S^H S + beta I)^{-1} = (I - S^H (beta I + S S^H)^{-1} S) / beta`` (a C x C solve)."""
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta!r}")
+        if rhs.ndim != 4 or rhs.shape[1] != self.n_atoms:
+            raise ValueError(f"codes must have shape (B, {self.n_atoms}, H, W), got "
+                             f"{tuple(rhs.shape)}")
+        h, w = rhs.shape[-2:]
+        S = self.symbol(h, w).permute(2, 3, 0, 1).to(torch.complex128)  # (h, w', C, K)
+        R = torch.fft.rfft2(rhs.double()).permute(2, 3, 1, 0)  # (h, w', K, B)
+        eye = torch.eye(S.shape[-2], dtype=S.dtype, device=S.device)
+        inner = torch.linalg.solve(beta * eye + S @ S.mH, S @ R)
+        out = (R - S.mH @ inner) / beta
+        return torch.fft.irfft2(out.permute(3, 2, 0, 1), s=(h, w)).to(rhs.dtype)
+
     def pinv(self, y: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         """The minimum-norm code of ``y``: ``Xi^T (Xi Xi^T + eps)^{-1} y`` (one channel)."""
         if self.out_channels != 1:
@@ -103,3 +122,51 @@ class ConvDictionary(LinearOperator):
         energy = (s.abs() ** 2).sum(0)
         yf = torch.fft.rfft2(y) / (energy + eps)
         return torch.fft.irfft2(yf * s.conj()[None], s=(h, w))
+
+
+class SeparationOperator(LinearOperator):
+    """The forward model of the separation, on the two components' codes.
+
+    ``A (z1, z2) = (Xi z1 + Xi z2, sqrt(gamma) Omega z1)``: the mixed X-ray, and the
+    photograph term weighted by ``gamma``. Codes are stacked as (B, 2K, H, W), the output as
+    (B, 1 + C, H, W) (C = 3 for an RGB photograph), so that
+    ``1/2 ||A z - (x, sqrt(gamma) r1)||^2`` is the data term of the separation.
+
+    Parameters
+    ----------
+    Xi : ConvDictionary
+        The shared dictionary of both components (one output channel).
+    Omega : ConvDictionary
+        The photograph's dictionary, on ``z1``'s codes.
+    gamma : float or Tensor
+        Weight of the photograph term (>= 0).
+    """
+
+    def __init__(self, Xi: ConvDictionary, Omega: ConvDictionary, gamma=0.0):
+        super().__init__()
+        if Xi.out_channels != 1 or Omega.n_atoms != Xi.n_atoms:
+            raise ValueError("Xi must have one output channel and Omega as many atoms as Xi")
+        self.Xi, self.Omega, self.gamma = Xi, Omega, gamma
+        self.K, self.C = Xi.n_atoms, Omega.out_channels
+
+    def _weight(self):
+        g = self.gamma
+        return g.clamp(min=0).sqrt() if isinstance(g, torch.Tensor) else math.sqrt(max(g, 0.0))
+
+    def measurement(self, x: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
+        """``(x, sqrt(gamma) r1)``, the right-hand side for this operator."""
+        return torch.cat([x, self._weight() * r1], 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z1, z2 = z[:, :self.K], z[:, self.K:]
+        return torch.cat([self.Xi(z1) + self.Xi(z2), self._weight() * self.Omega(z1)], 1)
+
+    def adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        g = self.Xi.adjoint(v[:, :1])
+        return torch.cat([g + self._weight() * self.Omega.adjoint(v[:, 1:]), g], 1)
+
+    def output_shape(self, shape):
+        return (shape[0], 1 + self.C, *shape[2:])
+
+    def input_shape(self, shape):
+        return (shape[0], 2 * self.K, *shape[2:])
