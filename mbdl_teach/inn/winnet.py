@@ -13,16 +13,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_sigma
+from ..unfolding import Unfolded
 from ..wavelets import MAD_CONSTANT
 from .blocks import LINN, NoiseSoftThreshold, SigmaLike, _check_image, _check_int, _conv
 
 # ------------------------------------------------------------------ the sparsity-driven denoiser
-class ConvLISTA(nn.Module):
+class ConvLISTA(Unfolded):
     """Convolutional LISTA with shared weights on the detail channels.
 
-    ``g = A x``; ``n_layers`` times ``g <- ST_i(g + A(x - S g))``; output ``S g``. With
-    ``n_layers = 0`` it is a single soft threshold per detail channel (LINN's simplest
-    denoiser).
+    ISTA on the codes ``g`` of the details ``x`` in the synthesis dictionary ``S``,
+    ``min 1/2 ||x - S g||^2 + ||t . g||_1``, with the back-projection ``tau S^T`` learned as
+    a convolution ``A`` (LISTA-CP's coupling): ``g_0 = A x``, then ``n_layers`` times
+    ``g <- ST_k(g + A(x - S g))``; output ``S g``. With ``A = tau S^T`` it is ISTA with step
+    ``tau``. With ``n_layers = 0`` it is a single soft threshold per detail channel (LINN's
+    simplest denoiser).
 
     Parameters
     ----------
@@ -45,13 +49,20 @@ class ConvLISTA(nn.Module):
             self.S = _conv(features, channels, 3)
             self.st = nn.ModuleList(NoiseSoftThreshold(features) for _ in range(n_layers))
 
+    def init(self, y: Tensor, sigma: Tensor) -> Tensor:
+        """``g_0 = A y``."""
+        return self.A(y)
+
+    def layer(self, k: int, g: Tensor, y: Tensor, sigma: Tensor) -> Tensor:
+        """``g <- ST_k(g + A(y - S g))``: a gradient step on ``1/2 ||y - S g||^2`` through the
+        learned back-projection, then the noise-scaled soft threshold."""
+        return self.st[k](g + self.A(y - self.S(g)), sigma)
+
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """The denoised details ``S g_T`` (B, channels, H, W)."""
         if self.n_layers == 0:
             return self.st[0](x, sigma)
-        g = self.A(x)
-        for st in self.st:
-            g = st(g + self.A(x - self.S(g)), sigma)
-        return self.S(g)
+        return self.S(Unfolded.forward(self, x, sigma=sigma))
 
     def orthogonality(self) -> Tensor:
         """``||delta - S * A||^2``: squared distance of the composed convolution from identity.
