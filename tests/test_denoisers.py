@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mbdl_teach import data, denoisers, inn, metrics, training, wavelets
-from mbdl_teach.denoisers import DnCNN, NetworkDenoiser, WaveletDenoiser
+from mbdl_teach import data, denoisers, metrics, training, wavelets
+from mbdl_teach.denoisers import DnCNN, WaveletDenoiser, WINNet
 
 SIGMA = 25 / 255
 
@@ -20,12 +20,11 @@ def _noisy(size=32, batch=2, seed=0):
 
 def _tiny_winnet():
     torch.manual_seed(0)
-    return NetworkDenoiser(inn.WINNet(steps=1, hidden=4, blocks=1, lista_iters=1, lista_channels=4),
-                           "winnet", 1, uses_sigma=True)
+    return WINNet(steps=1, hidden=4, blocks=1, lista_iters=1, lista_channels=4)
 
 
 def _all_denoisers():
-    out = [WaveletDenoiser(), NetworkDenoiser(DnCNN(depth=3, features=4), "dncnn", 1, False), _tiny_winnet()]
+    out = [WaveletDenoiser(), DnCNN(depth=3, features=4), _tiny_winnet()]
     if denoisers.bm3d_available()[0]:
         out.append(denoisers.BM3DDenoiser())  # slow: the tests give it small images
     return out
@@ -152,8 +151,8 @@ def test_gradients_flow_through_network_denoisers_float64(which):
     """torch.autograd.gradcheck through the Denoiser interface (finite differences)."""
     torch.manual_seed(0)
     if which == "dncnn":
-        den = NetworkDenoiser(DnCNN(depth=3, features=3), "dncnn", 1, False)
-        for m in den.model.body:  # the last layer starts at zero: make the net non-trivial
+        den = DnCNN(depth=3, features=3)
+        for m in den.body:  # the last layer starts at zero: make the net non-trivial
             if isinstance(m, torch.nn.Conv2d):
                 torch.nn.init.normal_(m.weight, std=0.3)
         size = 6
@@ -181,7 +180,7 @@ def test_a_denoiser_is_a_module_that_moves_and_keeps_the_input_device():
 
 
 def test_no_grad_is_the_callers_choice():
-    den = NetworkDenoiser(DnCNN(depth=3, features=4), "dncnn", 1, False)
+    den = DnCNN(depth=3, features=4)
     x = torch.rand(1, 1, 8, 8, requires_grad=True)
     assert den(x, None).requires_grad
     with torch.no_grad():
@@ -206,4 +205,4 @@ def test_one_sigma_check_everywhere():
     with pytest.raises(ValueError, match=">= 0"):
         WaveletDenoiser()(torch.rand(1, 1, 16, 16), -1.0)
     with pytest.raises(ValueError, match=">= 0"):
-        _tiny_winnet().model(torch.rand(1, 1, 16, 16), -1.0)
+        _tiny_winnet()(torch.rand(1, 1, 16, 16), -1.0)

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mbdl_teach import inn
-from mbdl_teach.inn import LINN, WINNet, FixedSplit, estimate_sigma
+from mbdl_teach.denoisers import WINNet
+from mbdl_teach.inn import LINN, FixedSplit, estimate_sigma
 
 SMALL = dict(hidden=8, blocks=1)  # small P/U networks: the properties do not depend on size
 
@@ -231,8 +232,8 @@ def test_estimate_noise_on_a_smooth_image():
 def test_blind_denoise_uses_the_estimate():
     net = randomise(tiny_winnet(), std=0.1)
     y = torch.rand(2, 1, 16, 16)
-    assert torch.allclose(net.denoise(y), net(y, estimate_sigma(y)))
-    assert torch.allclose(net.denoise(y, 0.1), net(y, 0.1))
+    assert torch.allclose(net(y), net(y, estimate_sigma(y)))
+    assert torch.allclose(net(y, None), net(y, estimate_sigma(y)))
 
 
 @pytest.mark.parametrize("call, match", [

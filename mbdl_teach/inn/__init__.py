@@ -1,4 +1,4 @@
-"""Invertible networks built from lifting steps: LINN and WINNet.
+"""Invertible networks built from lifting steps: LINN and the parts of WINNet.
 
 An *invertible network* is a map whose inverse is known in closed form, whatever its
 weights. The lifting scheme gives one for free {cite}`sweldens1998lifting`: split the
@@ -22,11 +22,12 @@ This module builds, in small form, the networks of Huang and Dragotti:
   followed by ``steps`` :class:`LearnedLiftingStep` s whose predictor (1 -> 15 channels) and
   updater (15 -> 1) are :class:`PUNet` s with soft thresholds driven by the noise level.
   Their output convolutions start at zero, so an untrained LINN is the plain split.
-* :class:`WINNet` (wavelet-inspired invertible network {cite}`huang2022winnet`): ``levels``
-  LINNs (level ``i`` re-decomposes the previous coarse channel with dilation
-  ``min(2**i, 2)``), a convolutional LISTA on each level's detail channels (the coarse
-  channel is not touched), and the inverse LINNs. Non-blind (``sigma`` given) or blind
-  (``sigma`` from :meth:`WINNet.estimate_sigma`).
+* :class:`ConvLISTA`, the convolutional LISTA that WINNet (wavelet-inspired invertible
+  network {cite}`huang2022winnet`) runs on each level's detail channels, and
+  :func:`estimate_sigma` for blind use. WINNet itself, ``levels`` LINNs (level ``i``
+  re-decomposes the previous coarse channel with dilation ``min(2**i, 2)``), a ConvLISTA on
+  each level's details and the inverse LINNs, is a denoiser:
+  :class:`mbdl_teach.denoisers.WINNet`.
 
 Noise levels
 ------------
@@ -39,14 +40,14 @@ one noise level scales its thresholds with the noise.
 to *simulate* a degradation, the INN that INDigo (chapter 07) inverts.
 
 The package has two parts: :mod:`mbdl_teach.inn.blocks` (the fixed split, the predict /
-update networks, the learned lifting step and LINN) and :mod:`mbdl_teach.inn.winnet` (the
-convolutional LISTA on the details, noise estimation and WINNet); everything is available
-from ``mbdl_teach.inn``.
+update networks, the learned lifting step and LINN) and :mod:`mbdl_teach.inn.details` (the
+convolutional LISTA on the details and noise estimation); everything is available from
+``mbdl_teach.inn``.
 """
 
 from .blocks import (SPLITS, FixedSplit, LearnedLiftingStep, LINN, NoiseSoftThreshold, PUNet,
                      dct_matrix, split_filters)
-from .winnet import ConvLISTA, WINNet, estimate_sigma
+from .details import ConvLISTA, estimate_sigma
 from .degradation import DegradationINN, degradation_loss, inverse_gain, train_degradation_inn
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
     "LearnedLiftingStep",
     "LINN",
     "ConvLISTA",
-    "WINNet",
     "estimate_sigma",
     "DegradationINN",
     "degradation_loss",

@@ -1,6 +1,6 @@
 """Invertible building blocks: the fixed split, predict / update networks, LINN.
 
-See :mod:`mbdl_teach.inn` for the ideas; WINNet is in :mod:`mbdl_teach.inn.winnet`.
+See :mod:`mbdl_teach.inn` for the ideas; WINNet is :class:`mbdl_teach.denoisers.WINNet`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SigmaLike = Union[float, int, Tensor]
 
 
 # ------------------------------------------------------------------ checks
-def _check_image(x, in_channels: int, min_size: int, name: str = "x") -> None:
+def check_image(x, in_channels: int, min_size: int, name: str = "x") -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(x).__name__}")
     if not torch.is_floating_point(x):
@@ -150,7 +150,7 @@ class FixedSplit(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Split ``x`` (B, C, H, W) into ``c`` (B, C, H, W) and ``d`` (B, C (F-1), H, W)."""
-        _check_image(x, self.in_channels, self.min_size)
+        check_image(x, self.in_channels, self.min_size)
         y = F.conv2d(self._pad(x, self._pad_fwd), self.weight(x), dilation=self.dilation,
                      groups=self.in_channels)
         return y[:, self._coarse_idx], y[:, self._detail_idx]
@@ -285,7 +285,7 @@ class LearnedLiftingStep(nn.Module):
         return c, d
 
 
-def _check_int(name: str, v, lo: int) -> int:
+def check_int(name: str, v, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     return v
@@ -318,10 +318,10 @@ class LINN(nn.Module):
     def __init__(self, in_channels: int = 1, steps: int = 4, hidden: int = 32, blocks: int = 2,
                  split: str = "dct4", dilation: int = 1):
         super().__init__()
-        _check_int("in_channels", in_channels, 1)
-        _check_int("steps", steps, 0)
-        _check_int("hidden", hidden, 1)
-        _check_int("blocks", blocks, 0)
+        check_int("in_channels", in_channels, 1)
+        check_int("steps", steps, 0)
+        check_int("hidden", hidden, 1)
+        check_int("blocks", blocks, 0)
         self.in_channels = in_channels
         self.split = FixedSplit(split, in_channels, dilation)
         nc, nd = self.split.coarse_channels, self.split.detail_channels

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import weights
-from .blocks import LearnedLiftingStep, _check_int
+from .blocks import LearnedLiftingStep, check_int
 
 __all__ = ["DegradationINN", "MonotoneCurve", "degradation_loss", "degraded_pairs",
            "degradation_batches", "inverse_gain", "train_degradation_inn", "camera",
@@ -42,7 +42,7 @@ class MonotoneCurve(nn.Module):
 
     def __init__(self, segments: int = 16):
         super().__init__()
-        self.segments = _check_int("segments", segments, 1)
+        self.segments = check_int("segments", segments, 1)
         # softplus(w) + 1e-3 = 1: the identity
         self.w = nn.Parameter(torch.full((segments,), float(math.log(math.expm1(1 - 1e-3)))))
         self.offset = nn.Parameter(torch.zeros(1))
@@ -92,9 +92,9 @@ class DegradationINN(nn.Module):
     def __init__(self, levels: int = 1, steps: int = 2, hidden: int = 16, blocks: int = 1,
                  response: int = 0):
         super().__init__()
-        self.levels = _check_int("levels", levels, 1)
-        _check_int("steps", steps, 0)
-        _check_int("response", response, 0)
+        self.levels = check_int("levels", levels, 1)
+        check_int("steps", steps, 0)
+        check_int("response", response, 0)
         self.config = dict(levels=levels, steps=steps, hidden=hidden, blocks=blocks)
         if response:
             self.config["response"] = response
@@ -218,7 +218,7 @@ def camera(u: Tensor, sigma: float = 0.01, k: float = 3.0, bits: int = 8,
     """
     if sigma < 0 or k <= 0:
         raise ValueError(f"need sigma >= 0 and k > 0, got sigma={sigma!r}, k={k!r}")
-    _check_int("bits", bits, 1)
+    check_int("bits", bits, 1)
     if sigma:
         u = u + sigma * torch.randn(u.shape, generator=generator).to(u)
     v = (1 - torch.exp(-k * u)) / (1 - math.exp(-k))
@@ -254,7 +254,7 @@ def fit_linear_blur(x: Tensor, y: Tensor, size: int = 9):
     if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape != y.shape:
         raise ValueError(f"x and y must be tensors of one shape, got "
                          f"{getattr(x, 'shape', x)} and {getattr(y, 'shape', y)}")
-    if _check_int("size", size, 1) % 2 == 0:
+    if check_int("size", size, 1) % 2 == 0:
         raise ValueError(f"size must be odd, got {size}")
     r = size // 2
     xd = x.double()

@@ -10,8 +10,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .. import data, inn, weights
-from ..denoisers import DnCNN, denoising_loss
+from .. import data, weights
+from ..denoisers import DnCNN, WINNet, denoising_loss
 from ..training import fit
 from .common import check_milestones, checkpoint_path, machine, profile_sizes
 
@@ -47,7 +47,7 @@ for _base in ("dncnn", "winnet"):
         for p, s in DENOISER_SIZES[_base].items()
     }
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {"dncnn": DnCNN, "winnet": inn.WINNet}
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {"dncnn": DnCNN, "winnet": WINNet}
 DATA_DESCRIPTION = ("patches of data.TRAIN_IMAGES (gray, native size), random 90-degree "
                     "rotations and flips, noise sigma uniform in [lo, hi]/255 drawn per patch")
 
@@ -65,7 +65,7 @@ def validation_psnr(model: nn.Module, sigma: float = 25.0) -> float:
     y = data.add_gaussian_noise(x, sigma / 255, generator=torch.Generator().manual_seed(7))
     x, y = x.to(p.device), y.to(p.device)
     s = torch.full((x.shape[0],), sigma / 255, device=p.device)
-    out = model(y) if isinstance(model, DnCNN) else model(y, s)
+    out = model(y, s)  # DnCNN ignores s
     return float(psnr(out.clamp(0, 1), x).mean())
 
 
