@@ -319,124 +319,165 @@ def fit(
         When the loss becomes NaN or infinite (the message says at which step).
     """
     _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every, ema)
-    if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
-    device = torch.device(device)
-    model.to(device)
-    rank, world = distributed()
-    params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer is None:
-        if not params:
-            raise ValueError("the model has no trainable parameters")
-        optimizer = torch.optim.Adam(params, lr=lr)
-    scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma)
-                 if milestones else None)
-    generator = torch.Generator().manual_seed(int(seed))
-    averaged = copy.deepcopy(model).eval().requires_grad_(False) if ema is not None else None
-    history, start = History(), 0
-    if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, map_location=device)
-        model.load_state_dict(state["model"])
-        if state["optimizer"] is not None:
-            optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-            # a resumed run follows this call's plan: with more steps, the decay moves
-            scheduler.milestones = Counter(int(m) for m in milestones)
-        if averaged is not None and state.get("ema") is not None:
-            averaged.load_state_dict(state["ema"])
-        history = History.from_dict(state["history"])
-        start = int(state["step"])
-        _set_rng_state(state["rng"])
-        if state["generator"] is not None:
-            generator.set_state(state["generator"])
+    run = _Run(model, loss_fn, lr, optimizer, milestones, gamma, device, seed, ema)
+    start = run.resume(checkpoint, milestones) if checkpoint is not None and resume else 0
     if checkpoint_every is None:
         checkpoint_every = val_every
-    step_model: nn.Module = _LossModule(model, loss_fn)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        step_model = DistributedDataParallel(
-            step_model, device_ids=[device.index] if device.type == "cuda" else None)
     bar = None
-    if progress and start < n_steps and rank == 0:
+    if progress and start < n_steps and run.rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, initial=start, desc=desc, leave=False)
-
-    def save(done):
-        history.seconds += time.perf_counter() - t0
-        if rank == 0:
-            save_checkpoint(checkpoint, model, optimizer, scheduler, done, history, generator,
-                            ema=averaged)
-        if world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    t0, it, running = time.perf_counter(), None, []
+    running: list[float] = []
+    run.clock = time.perf_counter()
     model.train()
     for step in range(start, n_steps):
-        batch, it = _next_batch(batches, step, generator, it)
-        batch = _to_device(_shard(batch, rank, world) if world > 1 else batch, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss = step_model(batch)
+        try:
+            value = run.step(batches, step, n_steps, grad_clip)
+        except FloatingPointError:
+            if bar is not None:
+                bar.close()
+            raise
+        running.append(value)
+        done = step + 1
+        running = run.report(done, n_steps, value, running, bar, log_every)
+        if val_fn is not None and run.rank == 0 and ((val_every and done % val_every == 0)
+                                                     or done == n_steps):
+            run.validate(done, val_fn)
+        stop = any(bool(cb(done, model, run.history)) for cb in callbacks)
+        if checkpoint is not None and ((checkpoint_every and done % checkpoint_every == 0)
+                                       or done == n_steps or stop):
+            run.save(checkpoint, done)
+        if stop:
+            break
+    if bar is not None:
+        bar.close()
+    return run.finish()
+
+
+class _Run:
+    """The state of one :func:`fit` call, and its named steps: set up, resume, one
+    optimisation step, report, validate, save, finish."""
+
+    def __init__(self, model, loss_fn, lr, optimizer, milestones, gamma, device, seed, ema):
+        if device is None:
+            p = next(model.parameters(), None)
+            device = p.device if p is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.rank, self.world = distributed()
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if optimizer is None:
+            if not self.params:
+                raise ValueError("the model has no trainable parameters")
+            optimizer = torch.optim.Adam(self.params, lr=lr)
+        self.optimizer = optimizer
+        self.scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), gamma)
+                          if milestones else None)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.ema = ema
+        self.averaged = (copy.deepcopy(model).eval().requires_grad_(False)
+                         if ema is not None else None)
+        self.history, self.iterator, self.clock = History(), None, 0.0
+        self.step_model: nn.Module = _LossModule(model, loss_fn)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_model = DistributedDataParallel(
+                self.step_model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def resume(self, checkpoint, milestones) -> int:
+        """Continue from ``checkpoint`` when it exists; the step to start from."""
+        if not Path(checkpoint).is_file():
+            return 0
+        state = load_checkpoint(checkpoint, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        if state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+            # a resumed run follows this call's plan: with more steps, the decay moves
+            self.scheduler.milestones = Counter(int(m) for m in milestones)
+        if self.averaged is not None and state.get("ema") is not None:
+            self.averaged.load_state_dict(state["ema"])
+        self.history = History.from_dict(state["history"])
+        _set_rng_state(state["rng"])
+        if state["generator"] is not None:
+            self.generator.set_state(state["generator"])
+        return int(state["step"])
+
+    def step(self, batches, step: int, n_steps: int, grad_clip) -> float:
+        """One optimisation step on the next batch; the loss (checked finite)."""
+        batch, self.iterator = _next_batch(batches, step, self.generator, self.iterator)
+        batch = _to_device(_shard(batch, self.rank, self.world) if self.world > 1 else batch,
+                           self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.step_model(batch)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
                             f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(tuple(loss.shape))}")
         value = float(loss.detach())
         if not math.isfinite(value):
-            if bar is not None:
-                bar.close()
+            losses = self.history.losses
             raise FloatingPointError(
                 f"the loss is {value} at step {step + 1} of {n_steps} (last finite loss: "
-                f"{history.losses[-1] if history.losses else 'none'}); lower the learning rate "
+                f"{losses[-1] if losses else 'none'}); lower the learning rate "
                 "or check the data"
             )
         loss.backward()
         if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        history.lrs.append(float(optimizer.param_groups[0]["lr"]))
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if averaged is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, grad_clip)
+        self.history.lrs.append(float(self.optimizer.param_groups[0]["lr"]))
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.averaged is not None:
             with torch.no_grad():
-                for a, p in zip(averaged.parameters(), model.parameters()):
-                    a.lerp_(p, 1.0 - ema)
-                for a, b in zip(averaged.buffers(), model.buffers()):
+                for a, p in zip(self.averaged.parameters(), self.model.parameters()):
+                    a.lerp_(p, 1.0 - self.ema)
+                for a, b in zip(self.averaged.buffers(), self.model.buffers()):
                     a.copy_(b)
-        history.losses.append(value)
-        running.append(value)
-        done = step + 1
+        self.history.losses.append(value)
+        return value
+
+    def report(self, done, n_steps, value, running, bar, log_every) -> list[float]:
+        """Progress bar and printed log; the running losses still to be logged."""
         if bar is not None:
             bar.update(1)
             if done % 10 == 0 or done == n_steps:
                 bar.set_postfix(loss=f"{value:.4g}")
-        if log_every and done % log_every == 0 and rank == 0:
+        if log_every and done % log_every == 0 and self.rank == 0:
             print(f"step {done:>6d}  loss {np.mean(running):.4g}")
-            running = []
-        if val_fn is not None and rank == 0 and ((val_every and done % val_every == 0)
-                                                 or done == n_steps):
-            judged = averaged if averaged is not None else model
-            judged.eval()
-            with torch.no_grad():
-                metric = float(val_fn(judged))
-            model.train()
-            history.val_steps.append(done)
-            history.val_values.append(metric)
-        stop = any(bool(cb(done, model, history)) for cb in callbacks)
-        if checkpoint is not None and ((checkpoint_every and done % checkpoint_every == 0)
-                                       or done == n_steps or stop):
-            save(done)
-            t0 = time.perf_counter()
-        if stop:
-            break
-    if bar is not None:
-        bar.close()
-    history.seconds += time.perf_counter() - t0
-    if averaged is not None:
-        history.ema = {k: v.detach().clone() for k, v in averaged.state_dict().items()}
-    model.eval()
-    return history
+            return []
+        return running
+
+    def validate(self, done: int, val_fn) -> None:
+        """``val_fn`` on the model (its EMA when kept), in eval mode without gradients."""
+        judged = self.averaged if self.averaged is not None else self.model
+        judged.eval()
+        with torch.no_grad():
+            metric = float(val_fn(judged))
+        self.model.train()
+        self.history.val_steps.append(done)
+        self.history.val_values.append(metric)
+
+    def save(self, checkpoint, done: int) -> None:
+        """Checkpoint (rank 0; the others wait), and count the time trained so far."""
+        self.history.seconds += time.perf_counter() - self.clock
+        if self.rank == 0:
+            save_checkpoint(checkpoint, self.model, self.optimizer, self.scheduler, done,
+                            self.history, self.generator, ema=self.averaged)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        self.clock = time.perf_counter()
+
+    def finish(self) -> History:
+        self.history.seconds += time.perf_counter() - self.clock
+        if self.averaged is not None:
+            self.history.ema = {k: v.detach().clone()
+                                for k, v in self.averaged.state_dict().items()}
+        self.model.eval()
+        return self.history
