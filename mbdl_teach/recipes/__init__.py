@@ -33,6 +33,7 @@ from .inn import INN_SIZES, export_inn, train_inn
 from .lfm import LFM_SIZES, export_lfm, train_lfm
 from .lista import LISTA_SIZES, train_lista
 from .xray import XRAY_MODELS, export_xray, train_xray
+from .xrf import XRF_MODELS, export_xrf, train_xrf
 
 __all__ = ["Recipe", "RECIPES", "register_recipe", "get_recipe", "shipped", "main",
            "DENOISER_SIZES", "LISTA_SIZES", "DIFFUSION_SIZES", "INN_SIZES", "LFM_SIZES",
@@ -80,7 +81,8 @@ RECIPES: dict[str, Recipe] = {
 for _sizes, _train, _export in ((DENOISER_SIZES, train_denoiser, export_denoiser),
                                 (INN_SIZES, train_inn, export_inn),
                                 (LFM_SIZES, train_lfm, export_lfm),
-                                (XRAY_MODELS, train_xray, export_xray)):
+                                (XRAY_MODELS, train_xray, export_xray),
+                                (XRF_MODELS, train_xrf, export_xrf)):
     RECIPES.update({n: Recipe(_named(_train, n), _named(_export, n)) for n in _sizes})
 
 

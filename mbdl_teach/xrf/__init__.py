@@ -14,7 +14,8 @@ resolution; :func:`pymca_example` reads the spectra shipped with PyMca and :func
 runs PyMca's own fit.
 
 Parts: :mod:`.physics` (lines, detector, cube, files), :mod:`.fitting` (ROI, NNLS, PyMca,
-scores), :mod:`.fri`, :mod:`.unfolded`, :mod:`.spectrum` (one measured spectrum).
+scores), :mod:`.fri`, :mod:`.unfolded`, :mod:`.training` (:func:`train_unmixing`, the
+shipped kind), :mod:`.spectrum` (one measured spectrum).
 """
 
 from .fitting import library_operator, map_scores, nnls_fista, nnls_maps, pymca_config, pymca_maps, roi_maps
@@ -25,6 +26,8 @@ from .physics import (ELEMENTS, PALETTE, PIGMENTS, Cube, Detector, Lines, atomic
                       synthetic_cube)
 from .spectrum import (SpectrumFit, escape_fraction, family_lines, fit_spectrum, pymca_example,
                        pymca_fit, pymca_peaks, pymca_setup, thick_sample, transmission)
+from .training import (build_unmixing, library_mixtures, train_unmixing, unmixing_config,
+                       validation_error)
 from .unfolded import UnfoldedUnmixing, amount_loss, pigment_mixtures, unmixing_batches
 
 __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "save_cube", "load_cube",
@@ -33,6 +36,7 @@ __all__ = ["Lines", "Detector", "Cube", "synthetic_cube", "simulate_spectra", "s
            "library_operator", "map_scores", "fri_pulses", "fri_maps", "warp", "unwarp",
            "warped_samples", "gaussian_preweight", "annihilating_filter", "cadzow", "prony",
            "candidate_lines", "assign_pulses", "UnfoldedUnmixing", "pigment_mixtures",
-           "unmixing_batches", "amount_loss", "fit_spectrum", "SpectrumFit", "family_lines",
+           "unmixing_batches", "amount_loss", "train_unmixing", "library_mixtures",
+           "validation_error", "build_unmixing", "unmixing_config", "fit_spectrum", "SpectrumFit", "family_lines",
            "transmission", "thick_sample", "escape_fraction", "pymca_example", "pymca_fit",
            "pymca_peaks", "pymca_setup"]
