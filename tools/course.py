@@ -69,28 +69,34 @@ SETUP_TAIL = "from mbdl_teach import config"
 
 # --------------------------------------------------------------------------- sources
 def notebooks() -> list[Path]:
+    """The chapters' notebooks, in order."""
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def load_nb(path: Path) -> dict:
+    """A notebook as JSON."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def dump_nb(nb: dict) -> str:
+    """A notebook as the text the repository stores (indent 1, UTF-8, final newline)."""
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 def source(cell: dict) -> str:
+    """A cell's source as one string (stored as a string or a list of lines)."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
 
 def set_source(cell: dict, text: str) -> None:
+    """Replace a cell's source, in the form (string or lines) it was stored in."""
     lines = text.splitlines(keepends=True)
     cell["source"] = lines if isinstance(cell.get("source"), list) else text
 
 
 def package_version() -> str:
+    """The package version, read from ``mbdl_teach/__init__.py``."""
     m = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', INIT.read_text(), re.M)
     if not m:
         raise SystemExit(f"no __version__ = '...' line in {INIT}")
@@ -98,6 +104,7 @@ def package_version() -> str:
 
 
 def repository_url() -> str:
+    """The repository URL of ``_config.yml`` (``repository.url``)."""
     import yaml
 
     cfg = yaml.safe_load(CONFIG.read_text())
@@ -108,11 +115,13 @@ def repository_url() -> str:
 
 
 def normalise_url(url: str) -> str:
+    """A repository URL without a trailing slash or ``.git``."""
     url = url.strip().rstrip("/")
     return url[:-4] if url.endswith(".git") else url
 
 
 def github_slug(url: str) -> str:
+    """``owner/name`` of a GitHub URL (Colab opens notebooks from GitHub only)."""
     m = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+)", url)
     if not m:
         raise SystemExit(f"Colab opens notebooks from GitHub: expected https://github.com/OWNER/REPO, got {url}")
@@ -120,6 +129,7 @@ def github_slug(url: str) -> str:
 
 
 def badge_url(url: str, ref: str, name: str) -> str:
+    """The Colab link of notebook ``name`` at git ref ``ref`` of the repository."""
     return f"https://colab.research.google.com/github/{github_slug(url)}/blob/{ref}/notebooks/{name}"
 
 
@@ -164,6 +174,7 @@ if "google.colab" in sys.modules:
 
 
 def setup_tail(cell_source: str, where: str) -> str:
+    """The set-up cell's text from its ``config.setup`` line on (kept on re-pointing)."""
     i = cell_source.find(SETUP_TAIL)
     if i < 0:
         raise SystemExit(f"{where}: the set-up cell has no '{SETUP_TAIL}' line")
@@ -172,6 +183,7 @@ def setup_tail(cell_source: str, where: str) -> str:
 
 # --------------------------------------------------------------------------- repoint
 def repoint_notebook(nb: dict, url: str, version: str, ref: str, name: str, where: str) -> dict:
+    """A copy of ``nb`` whose badge and install cell point at ``url`` and ``ref``."""
     nb = copy.deepcopy(nb)
     first, second = nb["cells"][0], nb["cells"][1]
     if first["cell_type"] != "markdown" or not BADGE_RE.search(source(first)):
@@ -185,6 +197,7 @@ def repoint_notebook(nb: dict, url: str, version: str, ref: str, name: str, wher
 
 
 def repoint_readme(text: str, url: str, ref: str, old_urls: set[str]) -> str:
+    """The README with every Colab badge and repository link pointing at ``url``/``ref``."""
     text = BADGE_RE.sub(lambda m: badge_url(url, ref, m.group("name")), text)
     for old in old_urls - {url}:
         text = re.sub(re.escape(old) + r"(?![\w-]|\.\w)", url, text)
@@ -192,6 +205,7 @@ def repoint_readme(text: str, url: str, ref: str, old_urls: set[str]) -> str:
 
 
 def _write_if_changed(path: Path, text: str, check: bool, changed: list[str]) -> None:
+    """Write ``text`` to ``path`` when it differs (only list it with ``check``)."""
     if path.read_text(encoding="utf-8") != text:
         changed.append(str(path.relative_to(ROOT)))
         if not check:
@@ -199,6 +213,7 @@ def _write_if_changed(path: Path, text: str, check: bool, changed: list[str]) ->
 
 
 def cmd_repoint(args) -> int:
+    """``repoint``: point every badge, install cell and the README at a URL and release."""
     changed: list[str] = []
     old_url = repository_url()
     url = normalise_url(args.url) if args.url else old_url
@@ -352,6 +367,7 @@ def build_student_book(out: Path, url: str) -> Path:
 
 
 def write_student_notebooks(out: Path, url: str) -> list[Path]:
+    """The notebooks without solutions, into ``out/notebooks``."""
     nb_dir = out / "notebooks"
     shutil.rmtree(nb_dir, ignore_errors=True)
     nb_dir.mkdir(parents=True)
@@ -371,6 +387,7 @@ def commit_student_branch(nb_paths: list[Path], readme: Path) -> str:
     """Record the student notebooks as a commit on the local branch ``student`` (plumbing
     only: the work tree and the index stay as they are). Publish with git push."""
     def git(*a, inp=None, env=None):
+        """Run git in the repository and return its output (raises on failure)."""
         return subprocess.run(["git", *a], cwd=ROOT, input=inp, capture_output=True, text=True,
                               check=True, env=env).stdout.strip()
 
@@ -392,6 +409,7 @@ def commit_student_branch(nb_paths: list[Path], readme: Path) -> str:
 
 
 def cmd_student(args) -> int:
+    """``student``: the student edition (book and notebooks without the solutions)."""
     out = Path(args.out).resolve() if args.out else ROOT / "_build" / "student"
     out.mkdir(parents=True, exist_ok=True)
     url = repository_url()
@@ -413,6 +431,7 @@ def cmd_student(args) -> int:
 
 # --------------------------------------------------------------------------- slides
 def _is_setup(cell: dict) -> bool:
+    """Whether a cell is the Colab set-up cell."""
     return cell["cell_type"] == "code" and '"google.colab" in sys.modules' in source(cell)
 
 
@@ -461,6 +480,7 @@ def slide_type_by_rule(cells: list[dict]) -> list[str]:
 
 
 def has_slide_metadata(nb: dict) -> bool:
+    """Whether any cell of ``nb`` says which slide it goes on."""
     return any("slide_type" in c.get("metadata", {}).get("slideshow", {}) for c in nb["cells"])
 
 
@@ -535,6 +555,7 @@ MERMAID = re.compile(r"<script type=\"module\">\s*import mermaid from[^<]*</scri
 
 
 def build_deck(nb_path: Path, out: Path, urls: dict[str, str]) -> tuple[Path, int]:
+    """One reveal.js deck from a notebook's cells (nbconvert's slides exporter)."""
     from nbconvert import SlidesExporter
     from traitlets.config import Config
 
@@ -563,6 +584,7 @@ def build_deck(nb_path: Path, out: Path, urls: dict[str, str]) -> tuple[Path, in
 
 
 def cmd_slides(args) -> int:
+    """``slides``: the lecturer decks, one per chapter, readable offline."""
     if args.write_metadata:
         for path in notebooks():
             nb = load_nb(path)
@@ -601,6 +623,7 @@ def cmd_slides(args) -> int:
 
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python tools/course.py {repoint,student,slides} ...``."""
     ap = argparse.ArgumentParser(prog="python tools/course.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
