@@ -27,11 +27,13 @@ the network works on ``2 x - 1`` in [-1, 1], as diffusion models do.
 
 from .model import (SCHEDULES, DiffusionModel, Schedule, UNet, ddim_step, ddpm_step,
                     diffusion_batches, epsilon_loss, q_sample)
-from .guidance import (DDNM_DELTA_MIN, DIFFPIR_LAM, DIFFPIR_ZETA, GUIDANCE, DiffusionDenoiser,
+from .guidance import (DDNM_DELTA_MIN, DIFFPIR_LAM, DIFFPIR_ZETA, DPS_SCALE, GUIDANCE,
+                       DiffusionDenoiser,
                        as_denoiser, check_shipped, ddnm, diffpir, dps, indigo,
                        load_model, posterior_mean)
 
 __all__ = ["SCHEDULES", "Schedule", "q_sample", "UNet", "DiffusionModel", "ddpm_step",
            "ddim_step", "epsilon_loss", "diffusion_batches", "DiffusionDenoiser",
            "as_denoiser", "load_model", "ddnm", "dps", "diffpir", "indigo", "posterior_mean",
-           "check_shipped", "GUIDANCE", "DDNM_DELTA_MIN", "DIFFPIR_LAM", "DIFFPIR_ZETA"]
+           "check_shipped", "GUIDANCE", "DDNM_DELTA_MIN", "DIFFPIR_LAM", "DIFFPIR_ZETA",
+           "DPS_SCALE"]
