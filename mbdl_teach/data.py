@@ -501,3 +501,7 @@ def patches_to_image(patches: torch.Tensor, shape: tuple[int, int], size: int, s
     H, W = shape
     fold = lambda p: torch.nn.functional.fold(p.T[None], (H, W), size, stride=stride)[0, 0]
     return fold(patches) / fold(torch.ones_like(patches))
+
+
+# ------------------------------------------------------------------ the papers' sets
+from .datasets import fetch, load_dataset  # noqa: E402  (data.fetch, data.load_dataset)

@@ -14,8 +14,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "mbdl_teach"
 
 LAYERS = {
-    "core": ["config", "data", "metrics", "plotting", "checks", "operators", "weights",
-             "training", "unfolding"],
+    "core": ["config", "data", "datasets", "metrics", "plotting", "checks", "operators",
+             "weights", "training", "unfolding"],
     "transforms": ["wavelets", "lifting", "inn"],
     "priors": ["denoisers", "diffusion"],
     "solvers": ["solvers", "pnp"],
