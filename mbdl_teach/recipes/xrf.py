@@ -44,10 +44,11 @@ def train_xrf(name: str, profile: str = "quick", out=None, n_steps: int | None =
     net, hist = xrf.train_unmixing(lines, det, n_steps=steps, n_layers=s["n_layers"],
                                    generator=torch.Generator().manual_seed(s["seed"]),
                                    progress=progress)
-    record = History(losses=hist.losses, val_steps=hist.val_steps,
-                     val_values=hist.val_values, lrs=hist.lrs, seconds=hist.seconds)
+    # the validation curve goes in ``extra`` (the manifest rounds a history's to 2 decimals)
+    record = History(losses=hist.losses, lrs=hist.lrs, seconds=hist.seconds)
     save_checkpoint(ckpt, net, step=steps, history=record,
-                    extra={"best_step": hist.best_step})
+                    extra={"best_step": hist.best_step, "best_error": hist.best_error,
+                           "val_steps": hist.val_steps, "val_values": hist.val_values})
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         torch.save({"state_dict": net.state_dict(), "config": xrf.unmixing_config(net),
@@ -73,7 +74,8 @@ def export_xrf(name: str, profile: str, checkpoint: str | Path | None = None,
     net.load_state_dict(state["model"])
     config = xrf.unmixing_config(net)
     e_net, e_init = check_errors(net)
-    best = (state.get("extra") or {}).get("best_step")
+    extra = state.get("extra") or {}
+    best = extra.get("best_step")
     return weights.export(
         name, ckpt, kind="xrf_unmixing", config=config,
         command=f"python -m mbdl_teach.recipes {name} --steps {steps}", profile=profile,
@@ -85,4 +87,5 @@ def export_xrf(name: str, profile: str, checkpoint: str | Path | None = None,
               "pool": 4096, "validation": 1024, "seed": s["seed"]},
         directory=directory,
         extra={"machine": machine(), "check_error": round(e_net, 6),
+               "validation_error": [best, round(float(extra.get("best_error", "nan")), 6)],
                "check_error_untrained": round(e_init, 6)})
