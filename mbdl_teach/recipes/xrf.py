@@ -86,6 +86,8 @@ def export_xrf(name: str, profile: str, checkpoint: str | Path | None = None,
                          "the line library and a continuum; Poisson noise, 1e3-3e5 counts",
               "pool": 4096, "validation": 1024, "seed": s["seed"]},
         directory=directory,
-        extra={"machine": machine(), "check_error": round(e_net, 6),
+        # learned parameters (the state also holds the library and its Gram matrix)
+        extra={"machine": machine(), "parameters": sum(p.numel() for p in net.parameters()),
+               "check_error": round(e_net, 6),
                "validation_error": [best, round(float(extra.get("best_error", "nan")), 6)],
                "check_error_untrained": round(e_init, 6)})
