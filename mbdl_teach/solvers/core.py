@@ -135,8 +135,3 @@ def as_operator(op) -> LinearOperator:
         return MatrixOperator(op)
     raise TypeError(f"op must be a LinearOperator or a matrix tensor (m, n), got "
                     f"{type(op).__name__}")
-
-
-def stopped(callback: Callback | None, k: int, x: torch.Tensor) -> bool:
-    """Run the callback after iteration k; True when it asks the solver to stop."""
-    return callback is not None and bool(callback(k, x))
