@@ -24,8 +24,8 @@ class WaveletDenoiser(Denoiser):
 
     def __init__(self, wavelet: str = "db4", rule: str = "bayes"):
         super().__init__()
-        wavelets._check_wavelet(wavelet)
-        wavelets._check_rule_mode(rule, "soft")
+        wavelets.check_wavelet(wavelet)
+        wavelets.check_rule_mode(rule, "soft")
         self.wavelet, self.rule, self.name = wavelet, rule, "wavelet"
 
     def _denoise(self, x, sigma):
