@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_sigma
+from ..lifting import LiftingCoupling
 from ..wavelets import soft_threshold
 
 SPLITS = {"dct4": 4, "haar": 2}
@@ -258,8 +259,10 @@ class PUNet(nn.Module):
         return self.conv_out(h).contiguous()
 
 
-class LearnedLiftingStep(nn.Module):
-    """``d <- d - P(c); c <- c + U(d)`` and its exact inverse.
+class LearnedLiftingStep(LiftingCoupling):
+    """One lifting step ``d <- d - P(c, sigma); c <- c + U(d, sigma)`` and its exact inverse:
+    the coupling of :class:`mbdl_teach.lifting.LiftingCoupling` with :class:`PUNet` s as
+    predictor and updater, driven by the noise level.
 
     Parameters
     ----------
@@ -274,15 +277,16 @@ class LearnedLiftingStep(nn.Module):
         self.predict = PUNet(coarse_channels, detail_channels, hidden, blocks, dilation)
         self.update = PUNet(detail_channels, coarse_channels, hidden, blocks, dilation)
 
+    def pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.predict, self.update)]
+
     def forward(self, c: Tensor, d: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
-        d = d - self.predict(c, sigma)
-        c = c + self.update(d, sigma)
-        return c, d
+        """The step: :meth:`lift` with the noise level."""
+        return self.lift(c, d, sigma)
 
     def inverse(self, c: Tensor, d: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
-        c = c - self.update(d, sigma)
-        d = d + self.predict(c, sigma)
-        return c, d
+        """Its exact inverse: :meth:`unlift` with the noise level."""
+        return self.unlift(c, d, sigma)
 
 
 def check_int(name: str, v, lo: int) -> int:

@@ -46,7 +46,7 @@ Conventions
 
 from .schemes import (BOUNDARIES, PYWT_NAMES, PYWT_SIGNS, SCHEMES, IntegerStep, LiftingScheme,
                       LiftingStep)
-from .learnable import LearnableLifting, MedianPredict
+from .learnable import LearnableLifting, LiftingCoupling, MedianPredict
 from .transform2d import Scheme, dwt2, idwt2, max_level
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "LiftingStep",
     "IntegerStep",
     "LiftingScheme",
+    "LiftingCoupling",
     "LearnableLifting",
     "MedianPredict",
     "dwt2",

@@ -18,7 +18,43 @@ def _as_modules(m, what: str) -> list:
     return mods
 
 
-class LearnableLifting(nn.Module):
+def checked(out, like: Tensor, what: str) -> Tensor:
+    """``out`` if it is a tensor shaped like ``like``, else a clear error naming ``what``."""
+    if not isinstance(out, Tensor) or out.shape != like.shape:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"{what} must return a tensor of shape {tuple(like.shape)}, got {got}")
+    return out
+
+
+class LiftingCoupling(nn.Module):
+    """The lifting steps on a split ``(s, d)``: the coupling layer every learned lifting of
+    the course uses (:class:`LearnableLifting` on a polyphase split, the LINN and WINNet
+    steps of :mod:`mbdl_teach.inn` on a filter-bank split).
+
+    Subclasses say what their ``(predict, update)`` pairs are (:meth:`pairs`). Extra
+    arguments of :meth:`lift` and :meth:`unlift` (a noise level) go to every ``P`` and ``U``.
+    """
+
+    def pairs(self) -> list[tuple[nn.Module, nn.Module]]:  # pragma: no cover - abstract
+        """The ``(P_i, U_i)`` pairs, in the order :meth:`lift` applies them."""
+        raise NotImplementedError
+
+    def lift(self, s: Tensor, d: Tensor, *args) -> tuple[Tensor, Tensor]:
+        """Apply the predict/update pairs: returns the new ``(s, d)``."""
+        for i, (p, u) in enumerate(self.pairs()):
+            d = d - checked(p(s, *args), d, f"predict[{i}]")
+            s = s + checked(u(d, *args), s, f"update[{i}]")
+        return s, d
+
+    def unlift(self, s: Tensor, d: Tensor, *args) -> tuple[Tensor, Tensor]:
+        """Undo :meth:`lift` exactly: returns the original ``(s, d)``."""
+        for i, (p, u) in reversed(list(enumerate(self.pairs()))):
+            s = s - checked(u(d, *args), s, f"update[{i}]")
+            d = d + checked(p(s, *args), d, f"predict[{i}]")
+        return s, d
+
+
+class LearnableLifting(LiftingCoupling):
     """Lifting with arbitrary (learnable) predict and update operators.
 
     For each pair ``(P_i, U_i)`` in turn::
@@ -54,26 +90,9 @@ class LearnableLifting(nn.Module):
         self.predict = nn.ModuleList([_wrap(f) for f in p])
         self.update = nn.ModuleList([_wrap(f) for f in u])
 
-    @staticmethod
-    def _checked(out, like: Tensor, what: str) -> Tensor:
-        if not isinstance(out, Tensor) or out.shape != like.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"{what} must return a tensor of shape {tuple(like.shape)}, got {got}")
-        return out
-
-    def lift(self, s: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        """Apply the predict/update pairs: returns the new ``(s, d)``."""
-        for i, (p, u) in enumerate(zip(self.predict, self.update)):
-            d = d - self._checked(p(s), d, f"predict[{i}]")
-            s = s + self._checked(u(d), s, f"update[{i}]")
-        return s, d
-
-    def unlift(self, s: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        """Undo :meth:`lift` exactly: returns the original ``(s, d)``."""
-        for i in reversed(range(len(self.predict))):
-            s = s - self._checked(self.update[i](d), s, f"update[{i}]")
-            d = d + self._checked(self.predict[i](s), d, f"predict[{i}]")
-        return s, d
+    def pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """The ``(P_i, U_i)`` pairs given at construction."""
+        return list(zip(self.predict, self.update))
 
     def forward(self, x: Tensor, dim: int = -1) -> tuple[Tensor, Tensor]:
         """Split ``x`` into even/odd samples along ``dim`` (even length) and lift.
