@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import weights
-from .blocks import LearnedLiftingStep, check_int
+from .blocks import LearnedLiftingStep, check_int, dct_matrix
 
 __all__ = ["DegradationINN", "MonotoneCurve", "degradation_loss", "degraded_pairs",
            "degradation_batches", "inverse_gain", "train_degradation_inn", "camera",
@@ -102,10 +102,11 @@ class DegradationINN(nn.Module):
         self.lifting = nn.ModuleList(
             nn.ModuleList(LearnedLiftingStep(1, 3, hidden, blocks) for _ in range(steps))
             for _ in range(levels))
-        h = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=torch.float64) / 2
-        # rows: LL, LH, HL, HH of a 2x2 block (a b / c d); LL is the mean
-        haar = torch.kron(h, h) * torch.tensor([1.0, 2, 2, 2], dtype=torch.float64)[:, None]
-        # both exact in binary (entries 0.25 and 0.5; 1 and 0.5), so float32 holds them exactly
+        # the 2x2 Haar split of inn.blocks (the orthonormal DCT of size 2), with the coarse
+        # row halved so that it is the block mean: rows LL, LH, HL, HH of a 2x2 block
+        d2 = dct_matrix(2)
+        haar = torch.kron(d2, d2) * torch.tensor([0.5, 1, 1, 1], dtype=torch.float64)[:, None]
+        # in float32 exactly 0.25 and 0.5 (and 1, 0.5 for the inverse)
         self.register_buffer("_haar", haar.float(), persistent=False)
         self.register_buffer("_haar_inv", torch.linalg.inv(haar).float(), persistent=False)
 
