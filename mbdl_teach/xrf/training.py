@@ -181,7 +181,7 @@ def unmixing_config(net: UnfoldedUnmixing) -> dict:
             "min_rel": ln.min_rel,
             "detector": {"n_channels": d.n_channels, "zero": d.zero, "gain": d.gain,
                          "noise": d.noise, "fano": d.fano},
-            "n_layers": net.n_layers, "n_background": net.op.D.shape[1] - len(ln),
+            "n_layers": net.n_layers, "n_background": net.op.shape[1] - len(ln),
             "preconditioner": "diagonal" if net.precond is None else "full"}
 
 

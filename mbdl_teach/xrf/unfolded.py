@@ -52,13 +52,12 @@ class UnfoldedUnmixing(Unfolded):
             raise ValueError("preconditioner must be 'full' or 'diagonal', got "
                              f"{preconditioner!r}")
         self.lines, self.detector, self.n_layers = lines, detector, n_layers
-        self.op = library_operator(lines, detector, n_background, dtype=torch.float32)
-        scale = self.op.D.norm(dim=0)
-        self.op.D.div_(scale)
+        library = library_operator(lines, detector, n_background, dtype=torch.float32)
+        self.op, scale = library.normalized_columns()  # unit-norm columns
         self.register_buffer("scale", scale)
-        self.register_buffer("gram", self.op.D.T @ self.op.D)
-        n = self.op.D.shape[1]
-        L = float(torch.linalg.matrix_norm(self.op.D, ord=2) ** 2)
+        self.register_buffer("gram", self.op.gram())
+        n = self.op.shape[1]
+        L = self.op.norm() ** 2
         self.step = nn.Parameter(torch.full((n_layers, n), 1.0 / L))
         self.theta = nn.Parameter(torch.zeros(n_layers, n))
         self.precond = (nn.Parameter(torch.zeros(n_layers, n, n)) if preconditioner == "full"
@@ -81,7 +80,7 @@ class UnfoldedUnmixing(Unfolded):
         return {"aty": self._back_projection(y)}
 
     def init(self, y: torch.Tensor, **side) -> torch.Tensor:
-        return torch.zeros(y.shape[0], self.op.D.shape[1], dtype=y.dtype, device=y.device)
+        return torch.zeros(y.shape[0], self.op.shape[1], dtype=y.dtype, device=y.device)
 
     def layer(self, k: int, x: torch.Tensor, y: torch.Tensor, aty: torch.Tensor | None = None,
               **side) -> torch.Tensor:
