@@ -163,6 +163,31 @@ def linear_task(name, args, model):
     table(rows, "Wiener / Tikhonov" if factor == 1 else "bicubic", n_mean)
 
 
+def indigo_weight_task(args, model):
+    """INDigo on the deblurring data with its noise-aware default weight beside a fixed
+    weight tuned on the training patches (the grid the default should be within 0.5 dB of)."""
+    s = args.n_steps
+    inn = weights.load("inn_blur")[0]  # the learned, stable INN
+    (xt, yt), (x, y) = (data.degraded_patches(images, n, 32, 1.6, SIGMA, factor=1,
+                                              generator=gen(seed))
+                        for images, n, seed in ((data.TRAIN_IMAGES, args.n_tune, 20),
+                                                (data.TEST_IMAGES, args.n_test, 10)))
+    coarse, sigma_c = (lambda v: F.avg_pool2d(v, 2)), SIGMA / 2
+    print(f"\nindigo-weight: tuning on {args.n_tune} training patches", flush=True)
+    with torch.no_grad():
+        w = tune([0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0], lambda v: psnr(diffusion.indigo(
+            coarse(yt), inn, model, s, sigma_y=sigma_c, weight=v, generator=gen(5)), xt),
+            "INDigo (learned, stable) weight")
+        methods = {
+            "INDigo, learned (stable), defaults": (lambda g: diffusion.indigo(
+                coarse(y), inn, model, s, sigma_y=sigma_c, generator=g), 1),
+            f"INDigo, learned (stable), weight {w:g} (tuned)": (lambda g: diffusion.indigo(
+                coarse(y), inn, model, s, sigma_y=sigma_c, weight=w, generator=g), 1),
+        }
+        rows = measure(methods, x, 1)
+    table(rows, "INDigo, learned (stable), defaults", 1)
+
+
 def camera_task(args, model):
     s, k = args.n_steps, args.n_mean
     inn, info = weights.load("inn_camera")
@@ -232,7 +257,7 @@ def main() -> None:
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--n-mean", type=int, default=8)
     parser.add_argument("--tasks", nargs="+", default=["deblur", "sr4", "camera"],
-                        choices=["deblur", "sr4", "camera"])
+                        choices=["deblur", "sr4", "camera", "indigo-weight"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = diffusion.load_model("diffusion")
@@ -241,6 +266,8 @@ def main() -> None:
     for task in args.tasks:
         if task == "camera":
             camera_task(args, model)
+        elif task == "indigo-weight":
+            indigo_weight_task(args, model)
         else:
             linear_task(task, args, model)
 
