@@ -10,6 +10,11 @@ in ``mbdl_teach/datasets.json`` and keeps it in a cache folder (``$MBDL_DATA``, 
 With no network, :func:`fetch` says which URL failed and where to put the files by hand (the
 same names, in the folder it prints); files put there are checked like downloaded ones. The
 quick profile never needs this: it runs on the images that PyWavelets and scikit-image ship.
+
+At smoke scale (``$MBDL_SMOKE=1``, see :mod:`mbdl_teach.config`) :func:`load_dataset`
+downloads nothing: it returns a *stand-in*, a few small crops of the bundled images,
+labelled ``"<set> stand-in"`` (:attr:`ImageSet.label`), so a smoke run never passes for
+the paper's set.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "fetch", "load_dataset", "data_home"]
+__all__ = ["DATASETS", "ImageSet", "fetch", "load_dataset", "stand_in", "data_home"]
 
 _PINS = Path(__file__).with_name("datasets.json")
 
@@ -132,12 +137,84 @@ def fetch(name: str, directory: str | Path | None = None, base_url: str | None =
     return folder
 
 
-def load_dataset(name: str, directory: str | Path | None = None, **fetch_kwargs
-                 ) -> list[torch.Tensor]:
+class ImageSet(list):
+    """A list of grey (1, H, W) images that knows which set it is.
+
+    Attributes
+    ----------
+    name : str
+        The set's key (``"set12"``).
+    stand_in : bool
+        True for a smoke-scale stand-in (bundled images), not the set itself.
+    """
+
+    def __init__(self, images, name: str, stand_in: bool = False):
+        super().__init__(images)
+        self.name, self.stand_in = name, bool(stand_in)
+
+    @property
+    def label(self) -> str:
+        """The name to print: ``"Set12"``, or ``"Set12 stand-in"`` for a stand-in."""
+        title = {"bsd400": "BSD400", "bsd68": "BSD68", "set12": "Set12"}.get(
+            self.name, self.name)
+        return title + (" stand-in" if self.stand_in else "")
+
+
+#: What each set's stand-in is made of: (bundled images, crop size).
+STAND_INS: dict[str, tuple[tuple[str, ...], int]] = {
+    "bsd400": (("aero", "clock", "page", "brick", "gravel", "grass"), 64),
+    "set12": (("camera", "ascent"), 64),
+    "bsd68": (("moon", "coins"), 64),
+}
+
+
+def stand_in(name: str) -> ImageSet:
+    """A smoke-scale stand-in for set ``name``: small crops of bundled images.
+
+    Used by :func:`load_dataset` at smoke scale, where nothing may be downloaded; its
+    numbers say that the code runs, not what the paper's set gives.
+
+    Raises
+    ------
+    ValueError
+        A set with no stand-in (the message lists those that have one).
+    """
+    from .data import load_image
+
+    if name not in STAND_INS:
+        raise ValueError(f"no stand-in for {name!r}; known: {', '.join(sorted(STAND_INS))}")
+    names, size = STAND_INS[name]
+    return ImageSet([load_image(n, size=size) for n in names], name, stand_in=True)
+
+
+def load_dataset(name: str, directory: str | Path | None = None,
+                 stand_in_ok: bool | None = None, **fetch_kwargs) -> ImageSet:
     """The images of set ``name`` (fetched if need be), each a grey (1, H, W) float32 tensor
-    in [0, 1], in file order."""
+    in [0, 1], in file order.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    directory : path, optional
+        The cache folder (see :func:`fetch`).
+    stand_in_ok : bool, optional
+        Return :func:`stand_in` instead of fetching; default: at smoke scale
+        (``$MBDL_SMOKE=1``) only.
+    **fetch_kwargs
+        Passed to :func:`fetch` (``base_url``, ``progress``, ``pins``).
+
+    Returns
+    -------
+    ImageSet
+        A list of (1, H, W) tensors with ``name``, ``stand_in`` and ``label``.
+    """
     from skimage import io
 
+    if stand_in_ok is None:
+        stand_in_ok = os.environ.get("MBDL_SMOKE", "").strip().lower() in ("1", "true", "yes")
+    if stand_in_ok and name in STAND_INS:
+        return stand_in(name)
     folder = fetch(name, directory, **fetch_kwargs)
     pins = fetch_kwargs.get("pins") or _pins()
     out = []
@@ -146,4 +223,4 @@ def load_dataset(name: str, directory: str | Path | None = None, **fetch_kwargs
         if img.ndim == 3:  # a colour file: the sets are grey, keep the luma
             img = img[..., :3] @ np.array([0.2125, 0.7154, 0.0721])
         out.append(torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None])
-    return out
+    return ImageSet(out, name)

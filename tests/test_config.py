@@ -110,3 +110,65 @@ def test_on_a_gpu_setup_says_what_the_profile_costs_and_how_to_pick_the_other(mo
     config.setup(seed=0, profile="quick")
     out = capsys.readouterr().out
     assert "the quick profile takes minutes" in out and 'profile="full"' in out
+
+
+def _smoke_cfg(**sizes):
+    cfg = config.Config(device=torch.device("cpu"), profile="full", seed=0, smoke=True)
+    return cfg.at_smoke(**sizes) if sizes else cfg
+
+
+def test_smoke_keeps_the_full_dict_and_shrinks_what_is_named():
+    quick, full = dict(size=64, steps=40, hidden=8), dict(size=512, steps=4000, hidden=32)
+    cfg = _smoke_cfg(size=32, steps=2, unused=1)
+    assert cfg.pick(quick=quick, full=full) == dict(size=32, steps=2, hidden=32)
+    assert cfg.pick(quick=quick, full=full, smoke=dict(steps=3)) == dict(size=32, steps=3,
+                                                                         hidden=32)
+    # nothing named for this dict, or a scalar: the CPU-sized quick value
+    assert cfg.pick(quick=dict(a=1), full=dict(a=2)) == dict(a=1)
+    assert cfg.pick(quick=40, full=300) == 40 and cfg.pick(quick=40, full=300, smoke=2) == 2
+    with pytest.raises(ValueError, match=r"\['nope'\] are not keys"):
+        cfg.pick(quick=quick, full=full, smoke=dict(nope=1))
+
+
+def test_smoke_sizes_change_nothing_outside_smoke_scale():
+    quick, full = dict(size=64), dict(size=512)
+    for profile, want in (("quick", quick), ("full", full)):
+        cfg = config.Config(torch.device("cpu"), profile, 0).at_smoke(size=8)
+        assert cfg.pick(quick=quick, full=full, smoke=dict(size=4)) == want
+        assert not cfg.smoke
+
+
+def test_smoke_from_the_environment(monkeypatch, capsys):
+    monkeypatch.delenv("MBDL_THREADS", raising=False)
+    monkeypatch.setenv("MBDL_PROFILE", "full")
+    monkeypatch.setenv("MBDL_SMOKE", "1")
+    cfg = config.setup()
+    assert cfg.smoke and cfg.profile == "full"
+    assert "smoke scale" in capsys.readouterr().out
+    monkeypatch.setenv("MBDL_SMOKE", "0")
+    assert not config.setup(verbose=False).smoke
+    monkeypatch.setenv("MBDL_SMOKE", "maybe")
+    with pytest.raises(ValueError, match=r"\$MBDL_SMOKE must be 1 or 0"):
+        config.setup(verbose=False)
+    monkeypatch.setenv("MBDL_SMOKE", "1")
+    monkeypatch.setenv("MBDL_PROFILE", "quick")
+    with pytest.raises(ValueError, match=r"MBDL_PROFILE=full"):
+        config.setup(verbose=False)
+    with pytest.raises(ValueError, match="smoke scale shrinks the full profile"):
+        config.Config(torch.device("cpu"), "quick", 0, smoke=True)
+
+
+def test_full_profile_on_cuda_tunes_cudnn_and_the_cpu_stays_deterministic(monkeypatch):
+    monkeypatch.delenv("MBDL_SMOKE", raising=False)
+    monkeypatch.delenv("MBDL_THREADS", raising=False)
+    try:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        config.setup(profile="full", verbose=False)
+        assert torch.backends.cudnn.benchmark and not torch.are_deterministic_algorithms_enabled()
+        config.setup(profile="quick", verbose=False)  # quick on a GPU: still deterministic
+        assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        config.setup(profile="full", verbose=False)
+        assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
+    finally:
+        config.make_deterministic()

@@ -77,3 +77,24 @@ def test_unknown_set_and_the_shipped_pins():
                for h in s["files"].values())
     # pinned to one commit of the authors' repository, not to a branch that can move
     assert re.search(r"/cszn/DnCNN/[0-9a-f]{40}/$", pins["source"]["url"])
+
+
+def test_smoke_scale_gets_a_labelled_stand_in_and_downloads_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("MBDL_SMOKE", "1")
+    imgs = data.load_dataset("set12", tmp_path, base_url="file:///nowhere/")
+    assert imgs.stand_in and imgs.label == "Set12 stand-in" and not any(tmp_path.iterdir())
+    assert all(x.shape[0] == 1 and x.dtype == torch.float32 for x in imgs)
+    train = data.load_dataset("bsd400", tmp_path)
+    assert not set(datasets.STAND_INS["bsd400"][0]) & set(data.TEST_IMAGES)  # train != test
+    assert train.label == "BSD400 stand-in"
+    monkeypatch.setenv("MBDL_SMOKE", "0")  # not at smoke scale: the set itself, or the error
+    with pytest.raises(ConnectionError, match="by hand"):
+        data.load_dataset("set12", tmp_path, base_url="file:///nowhere/", progress=False)
+    with pytest.raises(ValueError, match="no stand-in for 'tiny'"):
+        datasets.stand_in("tiny")
+
+
+def test_a_fetched_set_is_labelled_as_itself(mirror):
+    pins, _, cache = mirror
+    imgs = data.load_dataset("tiny", cache, pins=pins, progress=False, stand_in_ok=False)
+    assert not imgs.stand_in and imgs.label == "tiny" and len(imgs) == 3
