@@ -1,7 +1,7 @@
 """Light-field reconstruction: ISRA, Richardson-Lucy, ADMM and the unfolded networks.
 
 Run from the repository root:  python benchmarks/lfm_reconstruction.py  [--n-val 4]
-[--n-test 8] [--device cpu|cuda]
+[--n-test 8] [--device cpu|cuda]  [--unseen [--kind beads]]  [--study]
 
 Chapter 10's microscope (``lfm.Optics()``: 20x / 0.5 NA, 15x15 pixels per lenslet, 15
 depths, 3x3 voxels per lenslet) on 21x21 lenslets. Light fields of synthetic neuron
@@ -11,8 +11,22 @@ iteration and ADMM with its best (rho, lambda), both chosen on the validation vo
 the shipped networks ``lfm_unfolded`` (semi-supervised, 3 layers, rank 48),
 ``lfm_unfolded_labelled`` (its labelled-only ablation), ``lfm_unfolded_fast``
 (semi-supervised, 2 layers, rank 32) and ``lfm_unfolded_single`` (one layer, rank 32) with
-its labelled-only ablation run as they are. Reported: mean PSNR on the test volumes, time per volume (one CPU thread
-by default, batch of all test volumes), and each method's time over the network's.
+its labelled-only ablation run as they are. Reported: mean PSNR on the test volumes, time per
+volume (one CPU thread by default, batch of all test volumes), and each method's time over
+the network's.
+
+``--unseen``: a kind of sample the shipped ``lfm_unfolded`` was not trained on (``--kind``,
+default beads; it was trained on neurons and nuclei), light fields from the finer model.
+Per photon level: ISRA's iteration chosen on 4 validation volumes of that kind; the shipped
+network as it is, and after :func:`mbdl_teach.lfm.adapt` on 8 more light fields of that
+kind (another seed, the same photon level; no volumes); per test volume: ISRA at the
+validation-chosen iteration, ISRA at each volume's own best iteration (an oracle), the
+shipped and the adapted network, and the times.
+
+``--study``: the rank and layer choice. Short trainings (``--study-steps``) of the
+semi-supervised recipe on neurons and nuclei for several (rank, layers), scored on the
+validation volumes of both kinds; and the subspace ceiling (the truth projected on the
+leading eigenvectors) per rank, on validation volumes of every kind.
 """
 
 from __future__ import annotations
@@ -34,8 +48,141 @@ NETS = ("lfm_unfolded", "lfm_unfolded_labelled", "lfm_unfolded_fast", "lfm_unfol
         "lfm_unfolded_single_labelled")
 
 
+ADAPT_SEED = 400  # the unseen-sample mode's adaptation light fields (not training/val/test)
+STUDY = ((48, 3), (80, 3), (96, 2), (96, 3), (96, 4), (112, 3))
+CEILING_RANKS = (32, 48, 64, 80, 96, 112, 128)
+
+
+def unseen(args, device) -> None:
+    """The unseen-sample mode (see the module docstring)."""
+    import time
+
+    optics = lfm.Optics()
+    op = lfm.LightField(lfm.psf(optics)).float().to(device)
+    fine = lfm.FineModel(optics)
+    lenslets = (21, 21)
+    x_val, y_val = fine.sample(lenslets, args.n_val, seed=lfm.VALIDATION_SEED, kind=args.kind)
+    x_ad, y_ad = fine.sample(lenslets, 8, seed=ADAPT_SEED, kind=args.kind)
+    x_test, y_test = fine.sample(lenslets, args.n_test, seed=lfm.TEST_SEED, kind=args.kind)
+    x_val, x_test = x_val.to(device), x_test.to(device)
+    net, info = weights.load(args.net, device=device)
+    print(f"{args.net}: trained on {info['data'].get('kinds', ['neurons'])}; unseen kind: "
+          f"{args.kind}; {net.n_layers} layers, rank {net.rank}")
+    rows, summary = [], []
+    for p in args.photons:
+        yv = lfm.add_noise(y_val, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0).to(device)
+        ya = lfm.add_noise(y_ad, p, seed=ADAPT_SEED + p).clamp_min(0).to(device)
+        yt = lfm.add_noise(y_test, p, seed=lfm.TEST_SEED + p).clamp_min(0).to(device)
+        tr = lfm.Tracker(x_val, patience=30).start()
+        lfm.baseline("ISRA", op, {"isra": args.max_isra})(yv, tr)
+        k_val = tr.best[0]
+        # ISRA on the test volumes to max_isra, each volume's PSNR after every iteration
+        per_it, secs = [], []
+        t0 = time.perf_counter()
+
+        def cb(k, x):
+            secs.append(time.perf_counter() - t0)
+            per_it.append(lfm.volume_psnr(x, x_test))
+            return False
+
+        with torch.no_grad():
+            torch.manual_seed(0)
+            import mbdl_teach.solvers as solvers
+            solvers.isra(yt, op, args.max_isra, callback=cb)
+        per_it = torch.stack(per_it)  # (n_iter, B)
+        # time of ISRA alone (no PSNR in the loop) to the validation-chosen iteration
+        _, t_isra = lfm.time_per_volume(
+            lambda y: solvers.isra(y, op, k_val)[0], yt, repeat=3)
+        t_ad = time.perf_counter()
+        adapted = lfm.adapt(net, ya, n_steps=args.adapt_steps,
+                            generator=torch.Generator().manual_seed(0))
+        t_ad = time.perf_counter() - t_ad
+        out_s, t_s = lfm.time_per_volume(net, yt, repeat=5)
+        out_a, t_a = lfm.time_per_volume(adapted, yt, repeat=5)
+        ps, pa = lfm.volume_psnr(out_s, x_test), lfm.volume_psnr(out_a, x_test)
+        pi = per_it[k_val - 1]
+        best_k = per_it.argmax(0) + 1
+        po = per_it.max(0).values
+        for b in range(len(x_test)):
+            rows.append([p, b, f"{float(pi[b]):.2f}", f"{float(po[b]):.2f} ({int(best_k[b])})",
+                         f"{float(ps[b]):.2f}", f"{float(pa[b]):.2f}",
+                         f"{float(pa[b] - pi[b]):+.2f}", f"{float(pa[b] - po[b]):+.2f}"])
+        summary.append([p, k_val, f"{float(pi.mean()):.2f}", f"{float(po.mean()):.2f}",
+                        f"{float(ps.mean()):.2f}", f"{float(pa.mean()):.2f}",
+                        f"{1e3 * t_isra:.1f}", f"{1e3 * t_s:.1f}", f"{1e3 * t_a:.1f}",
+                        f"{t_isra / t_a:.0f}x", f"{t_ad:.0f}",
+                        f"{int((pa >= pi).sum())}/{len(pa)}", f"{int((pa >= po).sum())}/{len(pa)}"])
+    print(f"{args.n_test} test volumes of {args.kind} (21x21 lenslets, 15x63x63 voxels), "
+          f"device {device}, adapt: {args.adapt_steps} steps on 8 light fields")
+    print(format_table(rows, ["photons", "volume", "ISRA (val. it)", "ISRA oracle (it)",
+                              "shipped", "adapted", "adapted - ISRA", "adapted - oracle"]))
+    print(format_table(summary, ["photons", "ISRA it (val.)", "ISRA", "ISRA oracle", "shipped",
+                                 "adapted", "ISRA ms/vol", "shipped ms/vol",
+                                 "adapted ms/vol", "ISRA / adapted time", "adapt s",
+                                 ">= ISRA", ">= oracle"]))
+
+
+def study(args, device) -> None:
+    """The rank and layer study (see the module docstring)."""
+    import time
+
+    from mbdl_teach.recipes.lfm import train_lfm
+
+    optics = lfm.Optics()
+    op = lfm.LightField(lfm.psf(optics)).float()
+    fine = lfm.FineModel(optics)
+    lenslets = (21, 21)
+    rows = []
+    val = {k: fine.sample(lenslets, 4, seed=lfm.VALIDATION_SEED, kind=k) for k in lfm.KINDS}
+    for k, (x, _) in val.items():
+        c = lfm.subspace_psnr(op, x, CEILING_RANKS)
+        rows.append([k] + [f"{float(v.mean()):.2f}" for v in c.values()])
+    print("subspace ceiling: PSNR (dB) of the truth projected on the leading eigenvectors, "
+          "mean of 4 validation volumes")
+    print(format_table(rows, ["kind"] + [f"rank {r}" for r in CEILING_RANKS]))
+    rows = []
+    for p in args.photons:
+        for k in ("neurons", "nuclei"):
+            x, y = val[k]
+            yv = lfm.add_noise(y, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0)
+            tr = lfm.Tracker(x, patience=30).start()
+            lfm.baseline("ISRA", op, {"isra": args.max_isra})(yv, tr)
+            rows.append(["ISRA (best it)", p, k, f"{tr.best[1]:.2f}", tr.best[0], ""])
+    for rank, n_layers in STUDY:
+        t0 = time.perf_counter()
+        ck = Path(args.study_dir) / f"lfm_study_r{rank}_l{n_layers}.pt"
+        train_lfm("lfm_unfolded", n_steps=args.study_steps, progress=False, checkpoint=ck,
+                  sizes={"rank": rank, "n_layers": n_layers, "kinds": ("neurons", "nuclei")})
+        t_train = time.perf_counter() - t0
+        from mbdl_teach.training import load_checkpoint
+        net = lfm.build_unfolded({k: list(v) if isinstance(v, tuple) else v
+                                  for k, v in __import__("dataclasses").asdict(optics).items()},
+                                 lenslets, n_layers, rank)
+        net.load_state_dict(load_checkpoint(ck)["model"])
+        for p in args.photons:
+            for k in ("neurons", "nuclei"):
+                x, y = val[k]
+                yv = lfm.add_noise(y, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0)
+                out, sec = lfm.time_per_volume(net, yv, repeat=3)
+                rows.append([f"rank {rank}, {n_layers} layers", p, k,
+                             f"{float(lfm.volume_psnr(out, x).mean()):.2f}",
+                             f"{1e3 * sec:.1f} ms", f"{t_train:.0f} s"])
+        print(rows[-1], flush=True)
+    print(f"validation PSNR (dB), 4 volumes per kind, after {args.study_steps} training steps")
+    print(format_table(rows, ["method", "photons", "kind", "PSNR", "it / time per volume",
+                              "training"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--unseen", action="store_true")
+    parser.add_argument("--kind", default="beads", choices=lfm.KINDS)
+    parser.add_argument("--net", default="lfm_unfolded")
+    parser.add_argument("--photons", type=int, nargs="+", default=list(PHOTONS))
+    parser.add_argument("--adapt-steps", type=int, default=200)
+    parser.add_argument("--study", action="store_true")
+    parser.add_argument("--study-steps", type=int, default=300)
+    parser.add_argument("--study-dir", default="/tmp")
     parser.add_argument("--n-val", type=int, default=4)
     parser.add_argument("--n-test", type=int, default=8)
     parser.add_argument("--max-isra", type=int, default=400)
@@ -45,6 +192,10 @@ def main() -> None:
     args = parser.parse_args()
     config.setup(seed=0, threads=1, verbose=False)
     device = torch.device(args.device)
+    if args.unseen:
+        return unseen(args, device)
+    if args.study:
+        return study(args, device)
     optics = lfm.Optics()
     op = lfm.LightField(lfm.psf(optics)).float().to(device)
     fine = lfm.FineModel(optics)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .forward import LightField
 from .optics import Optics, psf
 
-__all__ = ["synthetic_volume", "fine_optics", "bin_volume", "add_noise", "FineModel", "volume_psnr",
+__all__ = ["synthetic_volume", "KINDS", "fine_optics", "bin_volume", "add_noise", "FineModel", "volume_psnr",
            "training_set", "lfm_batches", "TEST_SEED", "VALIDATION_SEED", "TRAINING_SEED"]
 
 #: Seeds of the three disjoint sets of synthetic volumes (training, validation, test).
@@ -34,10 +34,22 @@ def _generator(seed) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+#: The kinds of synthetic sample :func:`synthetic_volume` draws.
+KINDS = ("neurons", "nuclei", "beads")
+
+
 def synthetic_volume(optics: Optics, lenslets: tuple[int, int], n_somas: int | None = None,
                      dendrites: bool = True, seed: int | torch.Generator = 0,
-                     margin: int = 1) -> torch.Tensor:
-    """A sparse "neuron" volume on the voxel grid of ``optics``.
+                     margin: int = 1, kind: str = "neurons") -> torch.Tensor:
+    """A sparse synthetic sample on the voxel grid of ``optics``: neurons, nuclei or beads.
+
+    * ``"neurons"`` - soma-sized spheres (8-14 um across) with one or two thin dendrite-like
+      segments each, about one per 15 lenslets;
+    * ``"nuclei"`` - a tissue of cell nuclei: ellipsoids 6-11 um across laterally and
+      10-20 um axially, about one per 6 lenslets (many touch or overlap), each with a
+      smooth internal texture (brighter and darker regions, as chromatin gives);
+    * ``"beads"`` - fluorescent beads: spheres 1.5-3 um across, about one per 3 lenslets,
+      smaller than a voxel in depth (the calibration sample of a microscope).
 
     Parameters
     ----------
@@ -47,13 +59,13 @@ def synthetic_volume(optics: Optics, lenslets: tuple[int, int], n_somas: int | N
     lenslets : (h, w)
         Lateral size in lenslets.
     n_somas : int, optional
-        Number of cell bodies (default: about one per 15 lenslets,
-        a few % of the voxels).
+        Number of objects (cell bodies, nuclei or beads; default: the density above).
     dendrites : bool
-        Add one or two thin segments leaving each soma.
+        ``"neurons"`` only: add one or two thin segments leaving each soma.
     seed : int or Generator
     margin : int
-        Keep soma centres this many lenslets from the edges.
+        Keep object centres this many lenslets from the edges.
+    kind : {"neurons", "nuclei", "beads"}
 
     Returns
     -------
@@ -61,6 +73,8 @@ def synthetic_volume(optics: Optics, lenslets: tuple[int, int], n_somas: int | N
     """
     if not isinstance(optics, Optics):
         raise TypeError(f"synthetic_volume needs an lfm.Optics, got {type(optics).__name__}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     h, w = lenslets
     g = _generator(seed)
     s, D = optics.voxels, optics.n_depths
@@ -71,9 +85,14 @@ def synthetic_volume(optics: Optics, lenslets: tuple[int, int], n_somas: int | N
     H_um, W_um = h * s * lat, w * s * lat
     edge = margin * s * lat
     zlo, zhi = float(z[0]), float(z[-1])
-    n = n_somas if n_somas is not None else max(1, round(h * w / 15))
+    per = {"neurons": 15, "nuclei": 6, "beads": 3}[kind]
+    n = n_somas if n_somas is not None else max(1, round(h * w / per))
     vol = torch.zeros(D, h * s, w * s)
     Z, Y, X = z[:, None, None], ys[None, :, None], xs[None, None, :]
+    if kind == "nuclei":
+        return _nuclei(vol, Y, X, Z, n, g, (edge, H_um, W_um, zlo, zhi))
+    if kind == "beads":
+        return _beads(vol, Y, X, Z, n, g, (edge, H_um, W_um, zlo, zhi))
     for _ in range(n):
         u = torch.rand(5, generator=g)
         cy = edge + float(u[0]) * (H_um - 2 * edge)
@@ -90,6 +109,46 @@ def synthetic_volume(optics: Optics, lenslets: tuple[int, int], n_somas: int | N
                 length = 15.0 + 20.0 * float(torch.rand(1, generator=g))
                 a = torch.tensor([cy, cx, cz]) + radius * v
                 vol = torch.maximum(vol, 0.5 * bright * _segment(Y, X, Z, a, a + length * v))
+    return vol.clamp(0, 1)
+
+
+def _centre(u, box) -> tuple[float, float, float]:
+    edge, H_um, W_um, zlo, zhi = box
+    return (edge + float(u[0]) * (H_um - 2 * edge), edge + float(u[1]) * (W_um - 2 * edge),
+            zlo + 0.1 * (zhi - zlo) + float(u[2]) * 0.8 * (zhi - zlo))
+
+
+def _nuclei(vol, Y, X, Z, n, g, box) -> torch.Tensor:
+    """Textured ellipsoids (see :func:`synthetic_volume`)."""
+    for _ in range(n):
+        u = torch.rand(8, generator=g)
+        cy, cx, cz = _centre(u, box)
+        ry = 3.0 + 2.5 * float(u[3])
+        rx = 3.0 + 2.5 * float(u[4])
+        rz = 5.0 + 5.0 * float(u[5])
+        bright = 0.4 + 0.6 * float(u[6])
+        q = ((Y - cy) / ry) ** 2 + ((X - cx) / rx) ** 2 + ((Z - cz) / rz) ** 2
+        # chromatin: a smooth modulation by three random plane waves (about 4 um period)
+        tex = torch.zeros(())
+        for _ in range(3):
+            k = torch.randn(3, generator=g) * 1.5
+            ph = 6.2832 * float(torch.rand(1, generator=g))
+            tex = tex + torch.cos(k[0] * (Y - cy) + k[1] * (X - cx) + 0.5 * k[2] * (Z - cz)
+                                  + ph)
+        body = torch.sigmoid((1 - q) / 0.12) * (0.75 + 0.25 * tex / 3)
+        vol = torch.maximum(vol, bright * body)
+    return vol.clamp(0, 1)
+
+
+def _beads(vol, Y, X, Z, n, g, box) -> torch.Tensor:
+    """Small bright spheres (see :func:`synthetic_volume`)."""
+    for _ in range(n):
+        u = torch.rand(5, generator=g)
+        cy, cx, cz = _centre(u, box)
+        radius = 0.75 + 0.75 * float(u[3])  # um: beads of 1.5-3 um
+        bright = 0.5 + 0.5 * float(u[4])
+        r2 = (Y - cy) ** 2 + (X - cx) ** 2 + (Z - cz) ** 2
+        vol = torch.maximum(vol, bright * torch.exp(-r2 / (2 * (radius / 1.2) ** 2)))
     return vol.clamp(0, 1)
 
 
@@ -195,9 +254,14 @@ def volume_psnr(x: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def training_set(model: FineModel, lenslets: tuple[int, int], n_labelled: int,
-                 n_unlabelled: int, seed: int = TRAINING_SEED):
+                 n_unlabelled: int, seed: int = TRAINING_SEED,
+                 kinds: tuple[str, ...] = ("neurons",)):
     """Clean light fields of ``n_labelled + n_unlabelled`` volumes and the mask of those whose
-    volume the training may use (semi-supervised: only the first ``n_labelled``).
+    volume the training may use (semi-supervised: only the first ``n_labelled`` of each kind).
+
+    With several ``kinds`` (see :func:`synthetic_volume`) the labelled and the unlabelled
+    volumes are split as evenly as they go between the kinds (the first kinds get the
+    remainder), kind ``i`` drawn from ``seed + 1000 i``; one kind is drawn from ``seed``.
 
     Returns
     -------
@@ -207,10 +271,21 @@ def training_set(model: FineModel, lenslets: tuple[int, int], n_labelled: int,
     y : Tensor (n, 1, h*N, w*N)
     labelled : Tensor (n,), bool
     """
-    n = n_labelled + n_unlabelled
-    x, y = model.sample(lenslets, n, seed=seed)
-    labelled = torch.arange(n) < n_labelled
-    return x, y, labelled
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"kinds must be a non-empty sequence of {KINDS}, got {kinds!r}")
+    xs, ys, masks = [], [], []
+    K = len(kinds)
+    for i, kind in enumerate(kinds):
+        n_lab = n_labelled // K + (i < n_labelled % K)
+        n_unl = n_unlabelled // K + (i < n_unlabelled % K)
+        if n_lab + n_unl == 0:
+            continue
+        x, y = model.sample(lenslets, n_lab + n_unl, seed=seed + 1000 * i, kind=kind)
+        xs.append(x)
+        ys.append(y)
+        masks.append(torch.arange(n_lab + n_unl) < n_lab)
+    return torch.cat(xs), torch.cat(ys), torch.cat(masks)
 
 
 def lfm_batches(x: torch.Tensor, y: torch.Tensor, labelled: torch.Tensor, batch: int,

@@ -35,13 +35,14 @@ LFM_SIZES = {
 }
 
 
-def _lfm_setup(name: str):
-    """Recipe ``name``'s sizes, its optics and the shipped network's config (JSON-ready)."""
+def _lfm_setup(name: str, sizes: dict | None = None):
+    """Recipe ``name``'s sizes (updated by ``sizes``), its optics and the shipped network's
+    config (JSON-ready)."""
     import dataclasses
 
     from .. import lfm
 
-    s = LFM_SIZES[name]
+    s = dict(LFM_SIZES[name], **(sizes or {}))
     optics = lfm.Optics()
     config = {"optics": {k: list(v) if isinstance(v, tuple) else v
                          for k, v in dataclasses.asdict(optics).items()},
@@ -50,21 +51,27 @@ def _lfm_setup(name: str):
 
 
 def train_lfm(name: str, profile: str = "quick", out=None, n_steps: int | None = None,
-              progress: bool = True, milestones=None, checkpoint=None) -> dict:
+              progress: bool = True, milestones=None, checkpoint=None,
+              sizes: dict | None = None) -> dict:
     """Recipe ``lfm_unfolded*``: :class:`mbdl_teach.lfm.UnfoldedLFM`, semi-supervised.
 
     Training light fields come from the finer model (:class:`mbdl_teach.lfm.FineModel`),
-    fresh noise at every step; validation: mean PSNR on 4 validation volumes at 1000
-    photons.
+    of the sample kinds the recipe names (``kinds``, default neurons only), fresh noise at
+    every step; validation: mean PSNR on 4 validation volumes of each kind at 1000 photons.
+    ``sizes`` overrides entries of the recipe's sizes (the rank and layer study of
+    ``benchmarks/lfm_reconstruction.py --study``; pass a ``checkpoint`` of its own).
     """
     from .. import lfm
 
-    s, optics, config = _lfm_setup(name)
+    s, optics, config = _lfm_setup(name, sizes)
     steps = n_steps or s["n_steps"]
     ckpt = checkpoint_path(name, checkpoint)
     fine = lfm.FineModel(optics)
-    x, y, labelled = lfm.training_set(fine, s["lenslets"], s["n_labelled"], s["n_unlabelled"])
-    xv, yv = fine.sample(s["lenslets"], 4, seed=lfm.VALIDATION_SEED)
+    kinds = s.get("kinds", ("neurons",))
+    x, y, labelled = lfm.training_set(fine, s["lenslets"], s["n_labelled"], s["n_unlabelled"],
+                                      kinds=kinds)
+    xv, yv = (torch.cat(v) for v in zip(*(
+        fine.sample(s["lenslets"], 4, seed=lfm.VALIDATION_SEED, kind=k) for k in kinds)))
     yv = lfm.add_noise(yv, 1000.0, seed=lfm.VALIDATION_SEED).clamp_min(0)
     net = lfm.build_unfolded(**config)
     model = net
@@ -118,7 +125,9 @@ def export_lfm(name: str, profile: str, checkpoint: str | Path | None = None,
         schedule=f"Adam lr {s['lr']:g}, x0.3 at steps {list(decay)}, batch {s['batch']}",
         data={"volumes": labelled, "lenslets": list(s["lenslets"]),
               "photons": list(s["photons"]), "seed": lfm.TRAINING_SEED,
-              "description": "synthetic neuron volumes; light fields from the finer model "
+              "kinds": list(s.get("kinds", ("neurons",))),
+              "description": "synthetic " + " and ".join(s.get("kinds", ("neurons",)))
+                             + " volumes; light fields from the finer model "
                              "(2x voxels and depths), Poisson + read noise drawn at every step"},
         directory=directory, note=note,
         extra={"machine": machine(), "check_psnr": round(p_net, 3),

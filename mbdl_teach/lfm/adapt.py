@@ -1,0 +1,166 @@
+"""Carrying a trained light-field network over to a new sample.
+
+* :func:`subspace_psnr` - the ceiling of a rank-``r`` network: how well the truth itself is
+  kept by the ``r`` leading eigenvectors of every frequency's ``H^T H`` (the only directions
+  an :class:`~mbdl_teach.lfm.UnfoldedLFM` of that rank ever updates);
+* :func:`adapt` - fine-tune a trained network on a user's own light fields, *without* their
+  volumes: the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss` alone,
+  ``||H x_T - y||^2 / ||y||^2``, on the unlabelled light fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Sequence
+
+import torch
+
+from .data import volume_psnr
+from .forward import LightField
+from .recon import UnfoldedLFM, lfm_loss
+
+__all__ = ["subspace_psnr", "adapt"]
+
+
+@torch.no_grad()
+def subspace_psnr(op: LightField, truth: torch.Tensor,
+                  ranks: Sequence[int]) -> dict[int, torch.Tensor]:
+    """PSNR of the truth projected onto the leading-rank eigen-subspace, per rank.
+
+    Per spatial frequency ``f`` of the lenslet grid, ``H^T H`` is ``G(f) = U Lambda U^H``
+    (:meth:`LightField.eig`); a rank-``r`` :class:`UnfoldedLFM` starts at 0 and only ever
+    adds vectors of ``U_r(f)`` (then a ReLU and a threshold). ``U_r U_r^H x`` is what such a
+    network could at best return before its ReLU, with noise-free data: its ceiling.
+
+    Parameters
+    ----------
+    op : LightField
+    truth : Tensor, shape (B, D, h*s, w*s)
+    ranks : sequence of int
+        Each in ``[1, D s^2]``.
+
+    Returns
+    -------
+    dict ``rank -> Tensor (B,)`` of PSNR in dB (peak: each truth's maximum), in float64.
+    """
+    if not isinstance(op, LightField):
+        raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
+    if not isinstance(truth, torch.Tensor) or truth.ndim != 4:
+        raise ValueError("truth must be a tensor of shape (B, D, h*s, w*s), got "
+                         f"{tuple(truth.shape) if isinstance(truth, torch.Tensor) else type(truth).__name__}")
+    h, w = op._check_volume(truth)
+    M = op.n_depths * op.voxels**2
+    ranks = list(ranks)
+    bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= M]
+    if not ranks or bad:
+        raise ValueError(f"ranks must be ints in [1, {M}] (D s^2), got {ranks!r}")
+    _, U = op.eig(h, w)
+    X = op.to_spectrum(truth.to(op.weight.dtype))
+    C = U.mH @ X  # every eigen-coordinate of every frequency, (h, w', M, B)
+    out = {}
+    for r in ranks:
+        proj = op.from_spectrum(U[..., :r] @ C[..., :r, :], h, w)
+        out[r] = volume_psnr(proj, truth)
+    return out
+
+
+def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: float = 3e-3,
+          batch: int = 4, generator: torch.Generator | None = None,
+          progress: bool = False) -> UnfoldedLFM:
+    """A copy of ``net`` fine-tuned on unlabelled light fields (no volumes needed).
+
+    The loss is the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss`: the light field
+    that the reconstruction makes through the network's own operator must give back the
+    measured one, ``||H x_T - y||^2 / ||y||^2``, averaged over a random batch of the given
+    light fields at every step (Adam, learning rate ``lr``). The network's structure is the
+    regulariser: it updates only the eigen-subspace it was built with, with a few hundred
+    learned numbers, and starts from the trained ones; a few hundred steps move them towards
+    the statistics of the new sample without fitting each light field's noise.
+
+    Parameters
+    ----------
+    net : UnfoldedLFM
+        A trained network (e.g. ``weights.load("lfm_unfolded", device)[0]``); it is not
+        modified.
+    light_fields : Tensor, shape (B, 1, h*N, w*N)
+        The user's measured light fields, on the network's lenslet grid, device and dtype,
+        non-negative (clamp read noise below zero first) and finite.
+    n_steps : int
+        Optimiser steps.
+    lr : float
+        Adam's learning rate.
+    batch : int
+        Light fields per step (at most ``B``).
+    generator : torch.Generator, optional
+        Draws the batches (a CPU generator; default: seeded with 0), so that the result is
+        the same for the same inputs.
+    progress : bool
+        Print the re-synthesis loss every ``n_steps // 10`` steps and the time taken.
+
+    Returns
+    -------
+    UnfoldedLFM
+        The adapted copy, in eval mode, with ``adapt_history`` (the loss per step) attached.
+    """
+    if not isinstance(net, UnfoldedLFM):
+        raise TypeError(f"net must be an lfm.UnfoldedLFM, got {type(net).__name__}")
+    if not isinstance(light_fields, torch.Tensor) or light_fields.ndim != 4 \
+            or light_fields.shape[1] != 1:
+        raise ValueError("light_fields must be a tensor of shape (B, 1, h*N, w*N), got "
+                         + (str(tuple(light_fields.shape)) if isinstance(light_fields, torch.Tensor)
+                            else type(light_fields).__name__))
+    h, w = net.op._check_sensor(light_fields)
+    if (h, w) != net.grid:
+        raise ValueError(f"the network was built for {net.grid[0]}x{net.grid[1]} lenslets, the "
+                         f"light fields have {h}x{w}: rebuild it for their grid first")
+    p = next(net.parameters())
+    if light_fields.dtype != p.dtype or light_fields.device != p.device:
+        raise ValueError(f"light_fields are {light_fields.dtype} on {light_fields.device}, the "
+                         f"network is {p.dtype} on {p.device}: move one to the other")
+    if not torch.isfinite(light_fields).all():
+        raise ValueError("light_fields hold NaN or inf")
+    if float(light_fields.min()) < 0:
+        raise ValueError("light_fields must be >= 0 (clamp the read noise: y.clamp_min(0))")
+    if float(light_fields.flatten(1).amax(1).min()) <= 0:
+        raise ValueError("a light field is all zeros: nothing to adapt to")
+    for name, v in (("n_steps", n_steps), ("batch", batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    B = light_fields.shape[0]
+    batch = min(batch, B)
+
+    model = copy.deepcopy(net)
+    model.op = net.op.twin()  # the copy's own operator, sharing the per-frequency matrices
+    for q in model.parameters():
+        q.requires_grad_(True)
+    model.train()
+    loss_fn = lfm_loss(model.op, resynthesis=1.0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    none = torch.zeros(batch, dtype=torch.bool, device=light_fields.device)
+    history = []
+    t0 = time.perf_counter()
+    every = max(1, n_steps // 10)
+    for step in range(1, n_steps + 1):
+        idx = torch.randperm(B, generator=g)[:batch].to(light_fields.device)
+        y = light_fields[idx]
+        loss = loss_fn(model, (y, y, none))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+        if progress and (step % every == 0 or step == n_steps):
+            print(f"adapt step {step}/{n_steps}: re-synthesis loss "
+                  f"{sum(history[-every:]) / len(history[-every:]):.5f} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    model.eval()
+    for q in model.parameters():
+        q.requires_grad_(False)
+    model.adapt_history = history
+    return model

@@ -1,0 +1,148 @@
+"""Light-field networks on new samples: the sample kinds, the subspace ceiling, lfm.adapt."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mbdl_teach import lfm
+
+SMALL = lfm.Optics(n_depths=5, depths=(-20.0, 20.0))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    op = lfm.LightField(lfm.psf(SMALL))
+    g = torch.Generator().manual_seed(1)
+    x = torch.stack([lfm.synthetic_volume(SMALL, (7, 7), seed=g, kind="beads")
+                     for _ in range(3)]).double()
+    y = lfm.add_noise(op(x), 300.0, seed=2).clamp_min(0)
+    net = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=30).double()
+    return op, x, y, net
+
+
+# ----------------------------------------------------------------------------- kinds
+@pytest.mark.parametrize("kind, lo, hi", [("neurons", 0.005, 0.06), ("nuclei", 0.01, 0.15),
+                                          ("beads", 1e-4, 0.01)])
+def test_volume_kinds_are_sparse_deterministic_and_differ(kind, lo, hi):
+    o = lfm.Optics()
+    a, b = (lfm.synthetic_volume(o, (21, 21), seed=5, kind=kind) for _ in range(2))
+    assert torch.equal(a, b) and a.shape == (15, 63, 63) and a.dtype == torch.float32
+    assert 0 <= float(a.min()) and float(a.max()) <= 1
+    assert lo < float((a > 0.1).float().mean()) < hi
+    assert not torch.equal(a, lfm.synthetic_volume(o, (21, 21), seed=6, kind=kind))
+
+
+def test_neurons_are_the_default_kind_and_bad_kinds_are_refused():
+    o = lfm.Optics()
+    assert torch.equal(lfm.synthetic_volume(o, (9, 9), seed=3),
+                       lfm.synthetic_volume(o, (9, 9), seed=3, kind="neurons"))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        lfm.synthetic_volume(o, (9, 9), kind="cells")
+    with pytest.raises(ValueError, match="kinds must be"):
+        lfm.training_set(lfm.FineModel(SMALL), (7, 7), 1, 1, kinds=("neurons", "dust"))
+
+
+def test_training_set_splits_the_kinds():
+    fm = lfm.FineModel(SMALL)
+    x, y, labelled = lfm.training_set(fm, (7, 7), 3, 2, kinds=("neurons", "beads"))
+    assert x.shape[0] == y.shape[0] == 5 and labelled.tolist() == [True, True, False, True,
+                                                                    False]
+    # one kind: the same volumes as before kinds existed (seeded by `seed` alone)
+    x1, _, lab1 = lfm.training_set(fm, (7, 7), 1, 1)
+    torch.testing.assert_close(x1, fm.sample((7, 7), 2, seed=lfm.TRAINING_SEED)[0])
+    assert lab1.tolist() == [True, False]
+
+
+# ----------------------------------------------------------------------------- ceiling
+def test_subspace_psnr_against_a_dense_projection(setup):
+    """Against an independent reference: the projection onto the r leading eigenvectors of
+    the dense H^T H of each frequency, built here column by column from op.normal."""
+    op, x, _, _ = setup
+    M = SMALL.n_depths * SMALL.voxels**2
+    res = lfm.subspace_psnr(op, x[:1], [5, 20, M])
+    assert set(res) == {5, 20, M} and res[5].shape == (1,)
+    assert float(res[M]) > 200  # the whole space: the truth itself
+    assert float(res[5]) < float(res[20]) < float(res[M])
+    # dense reference at one frequency: project the polyphase spectrum of x by hand
+    X = op.to_spectrum(x[:1])  # (h, w', M, 1)
+    G = op.spectra(7, 7)["G"]
+    lam, U = torch.linalg.eigh(G)
+    U20 = U.flip(-1)[..., :20]
+    ref = op.from_spectrum(U20 @ (U20.mH @ X), 7, 7)
+    torch.testing.assert_close(res[20], lfm.volume_psnr(ref, x[:1]))
+
+
+def test_subspace_psnr_errors(setup):
+    op, x, _, _ = setup
+    with pytest.raises(ValueError, match="ranks must be ints"):
+        lfm.subspace_psnr(op, x, [0])
+    with pytest.raises(ValueError, match="ranks must be ints"):
+        lfm.subspace_psnr(op, x, [])
+    with pytest.raises(ValueError, match="shape"):
+        lfm.subspace_psnr(op, x[0], [3])
+    with pytest.raises(TypeError, match="LightField"):
+        lfm.subspace_psnr(lambda v: v, x, [3])
+
+
+# ----------------------------------------------------------------------------- adapt
+def test_adapt_lowers_the_resynthesis_loss_and_returns_a_copy(setup):
+    op, x, y, net = setup
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    loss = lfm.lfm_loss(op)
+    none = torch.zeros(len(y), dtype=torch.bool)
+    with torch.no_grad():
+        l0 = float(loss(net, (y, y, none)))
+    a = lfm.adapt(net, y, n_steps=30, lr=1e-2, batch=2,
+                  generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        l1 = float(loss(a, (y, y, none)))
+    assert l1 < 0.9 * l0
+    assert len(a.adapt_history) == 30
+    assert a is not net and a.op is not net.op
+    for k, v in net.state_dict().items():  # the passed network is untouched
+        assert torch.equal(v, before[k])
+    assert not torch.equal(a.a1, net.a1)
+    assert not any(p.requires_grad for p in a.parameters()) and not a.training
+    with torch.no_grad():
+        out = a(y)
+    assert out.shape == x.shape and bool((out >= 0).all())
+
+
+def test_adapt_is_deterministic_given_the_generator(setup):
+    _, _, y, net = setup
+    run = [lfm.adapt(net, y, n_steps=5, batch=2, generator=torch.Generator().manual_seed(s))
+           for s in (3, 3, 4)]
+    assert torch.equal(run[0].a1, run[1].a1)
+    assert not torch.equal(run[0].a1, run[2].a1)
+
+
+def test_adapt_progress(setup, capsys):
+    _, _, y, net = setup
+    lfm.adapt(net, y, n_steps=4, batch=1, progress=True)
+    out = capsys.readouterr().out
+    assert "adapt step 4/4: re-synthesis loss" in out
+
+
+def test_adapt_errors(setup):
+    op, x, y, net = setup
+    with pytest.raises(TypeError, match="UnfoldedLFM"):
+        lfm.adapt(torch.nn.Identity(), y)
+    with pytest.raises(ValueError, match=r"shape \(B, 1, h\*N, w\*N\)"):
+        lfm.adapt(net, y[:, 0])
+    with pytest.raises(ValueError, match="built for 7x7"):
+        lfm.adapt(net, torch.ones(1, 1, 8 * 15, 8 * 15, dtype=torch.float64))
+    with pytest.raises(ValueError, match="float32"):
+        lfm.adapt(net, y.float())
+    with pytest.raises(ValueError, match="NaN or inf"):
+        lfm.adapt(net, y * float("nan"))
+    with pytest.raises(ValueError, match=">= 0"):
+        lfm.adapt(net, y - 1.0)
+    with pytest.raises(ValueError, match="all zeros"):
+        lfm.adapt(net, torch.zeros_like(y))
+    with pytest.raises(ValueError, match="n_steps"):
+        lfm.adapt(net, y, n_steps=0)
+    with pytest.raises(ValueError, match="lr"):
+        lfm.adapt(net, y, lr=-1.0)
+    with pytest.raises(TypeError, match="Generator"):
+        lfm.adapt(net, y, generator=0)
