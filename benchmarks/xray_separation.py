@@ -14,6 +14,16 @@ take at most ``--steps`` steps, keep the state with the lowest exclusion loss on
 panel and stop when it rises (``xray.train_separation``); the bound trains
 ``--supervised-steps`` steps and keeps its state of lowest error against the truth.
 ``--budget`` runs only the study that chose ``--steps`` on panels of training images.
+
+``--unseen`` measures what a user gets on panels nothing was chosen on
+(``UNSEEN_PANELS``: other pairs of test images, other seeds, noise ``--noise``): the
+degree-3 regression split, the paper's per-panel self-supervised training with the
+chapter's settings (seeds 0, 1, 2) and the network pre-trained on synthetic panels of
+training images (``xray.separate``'s default, the shipped ``xray_pretrained`` for seed 0,
+the same recipe with seeds 1 and 2), per panel, x1 and x2 gain over the regression.
+``--options`` runs the study that chose between them on the validation panels (training
+images): pre-trained as is, then adapted self-supervised on the panel for 50 or 150 steps
+(all of them, or stopped by the exclusion loss), and per-panel training from scratch.
 Reported: PSNR and SSIM
 of ``x1`` and ``x2`` after mean matching. The panels, settings and training are the recipes'
 (:mod:`mbdl_teach.recipes.xray`); ``--export`` ships each network as its recipe does
@@ -95,6 +105,88 @@ def budget_study(size: int, budgets=(150, 300, 600)) -> None:
         print(", ".join(row), flush=True)
 
 
+def gains(a, b, p) -> tuple[float, float]:
+    """x1 and x2 PSNR minus the degree-3 regression split's (dB)."""
+    r1, r2 = xray.regression_split(p.x, p.r1, 3)
+    return (xray.mean_matched_psnr(a, p.x1) - xray.mean_matched_psnr(r1, p.x1),
+            xray.mean_matched_psnr(b, p.x2) - xray.mean_matched_psnr(r2, p.x2))
+
+
+def pretrained(seed: int):
+    """The shipped ``xray_pretrained`` (seed 0) or its recipe run with another seed."""
+    if seed == 0:
+        return weights.load("xray_pretrained")[0]
+    ckpt = weights.RESUME_DIR / f"xray_pretrained_seed{seed}.resume.pt"
+    net, _ = xrecipes.pretrain(seed, checkpoint=ckpt)
+    return net
+
+
+def summary(rows: list[tuple[float, float]]) -> str:
+    t = torch.tensor(rows)
+    return " ".join(f"x{c + 1}: mean {t[:, c].mean():+.2f}, > 0 on {int((t[:, c] > 0).sum())}, "
+                    f">= 0.3 on {int((t[:, c] >= 0.3).sum())} of {len(rows)};" for c in (0, 1))
+
+
+def unseen(size: int, noise: float, seeds=(0, 1, 2), steps: int = 150,
+           out: str | None = None) -> None:
+    """Per panel and seed: x1/x2 gain over degree-3 regression on :data:`UNSEEN_PANELS`."""
+    panels = [xray.synthetic_panel(v, c, seed=s, size=size, noise=noise)
+              for v, c, s in xrecipes.UNSEEN_PANELS]
+    names = [f"{v}/{c}" for v, c, _ in xrecipes.UNSEEN_PANELS]
+    res = {}
+    for seed in seeds:
+        net = pretrained(seed)
+        t0 = time.perf_counter()
+        rows = [gains(*xray.separate(p.x, p.r1, net), p) for p in panels]
+        ms = (time.perf_counter() - t0) / len(panels) * 1e3
+        res[f"pretrained, seed {seed}"] = rows
+        print(f"pre-trained seed {seed} ({ms:.0f} ms/panel): " + summary(rows), flush=True)
+    for seed in seeds:
+        rows, t0 = [], time.perf_counter()
+        for p in panels:
+            n, _ = train(p, seed, steps, **SETTINGS["method"])
+            with torch.no_grad():
+                rows.append(gains(*n(p.x, p.r1), p))
+        res[f"per-panel, seed {seed}"] = rows
+        print(f"per-panel seed {seed} ({(time.perf_counter() - t0) / len(panels):.0f} "
+              f"s/panel): " + summary(rows), flush=True)
+    print(f"\nx1 / x2 gain over degree-3 regression (dB), noise {noise}")
+    print("panel".ljust(15) + "".join(k.ljust(22) for k in res))
+    for i, name in enumerate(names):
+        print(name.ljust(15) + "".join(f"{r[i][0]:+.2f} / {r[i][1]:+.2f}".ljust(22)
+                                       for r in res.values()))
+    if out:
+        Path(out).write_text(json.dumps({"noise": noise, "panels": names, "gains": res},
+                                        indent=1) + "\n")
+
+
+def options(size: int, noise: float = 0.01) -> None:
+    """The choice between pre-trained, pre-trained and adapted, and per-panel training,
+    on the validation panels (training images; the pre-training left their pairs out)."""
+    import copy
+
+    net0 = weights.load("xray_pretrained")[0]
+    rows = {}
+    for v, c, s in xrecipes.VALIDATION_PANELS:
+        p = xray.synthetic_panel(v, c, seed=s, size=size, noise=noise)
+        row = {"pre-trained": gains(*xray.separate(p.x, p.r1, net0), p)}
+        for n in (50, 150):
+            row[f"adapted {n}"] = gains(*xray.separate(p.x, p.r1, net0, adapt_steps=n), p)
+            net = copy.deepcopy(net0).train()
+            xray.train_separation(net, p.x, p.r1, n_steps=n, patch=32, batch=8,
+                                  check_every=10, patience=3, **SETTINGS["method"])
+            with torch.no_grad():
+                row[f"adapted {n}, exclusion stop"] = gains(*net(p.x, p.r1), p)
+        n, _ = train(p, 0, 150, **SETTINGS["method"])
+        with torch.no_grad():
+            row["per-panel"] = gains(*n(p.x, p.r1), p)
+        rows[f"{v}/{c}"] = row
+        print(f"{v}/{c}: " + ", ".join(f"{k} {a:+.2f}/{b:+.2f}" for k, (a, b) in row.items()),
+              flush=True)
+    for k in next(iter(rows.values())):
+        print(f"{k}: " + summary([r[k] for r in rows.values()]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--panel", type=int, nargs="*", default=list(range(len(PANELS))))
@@ -107,8 +199,20 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--budget", action="store_true",
                         help="only the step-budget study on the training panels")
+    parser.add_argument("--unseen", action="store_true",
+                        help="only the panels nothing was chosen on (UNSEEN_PANELS)")
+    parser.add_argument("--options", action="store_true",
+                        help="only the study of pre-training and adaptation (validation)")
+    parser.add_argument("--noise", type=float, default=0.01)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     args = parser.parse_args()
     config.setup(seed=0, threads=1, verbose=False)
+    if args.unseen:
+        unseen(args.size, args.noise, args.seeds, args.steps, args.out)
+        return
+    if args.options:
+        options(args.size, args.noise)
+        return
     if args.budget:
         budget_study(args.size)
         return

@@ -32,7 +32,8 @@ from .diffusion import DIFFUSION_SIZES, export_diffusion, train_diffusion
 from .inn import INN_SIZES, export_inn, train_inn
 from .lfm import LFM_SIZES, export_lfm, train_lfm
 from .lista import LISTA_SIZES, train_lista
-from .xray import XRAY_MODELS, export_xray, train_xray
+from .xray import (XRAY_MODELS, export_xray, export_xray_pretrained, train_xray,
+                   train_xray_pretrained)
 from .xrf import XRF_MODELS, export_xrf, train_xrf
 
 __all__ = ["Recipe", "RECIPES", "register_recipe", "get_recipe", "shipped", "main",
@@ -77,6 +78,7 @@ def _named(fn: Callable, name: str) -> Callable:
 RECIPES: dict[str, Recipe] = {
     "lista": Recipe(train_lista),
     "diffusion": Recipe(train_diffusion, export_diffusion),
+    "xray_pretrained": Recipe(train_xray_pretrained, export_xray_pretrained),
 }
 for _sizes, _train, _export in ((DENOISER_SIZES, train_denoiser, export_denoiser),
                                 (INN_SIZES, train_inn, export_inn),

@@ -34,6 +34,19 @@ SETTINGS = dict(
 STEPS = dict(ablation=150, method=150, exclusion_only=150, supervised=5000)
 NET = dict(n_layers=5, n_atoms=16, filter_size=4, degree=3)
 SIZE = 128
+#: Panels of training images that pre-training leaves out and chooses its state on.
+VALIDATION_PANELS = TRAINING_PANELS + [("brick", "clock", 11), ("rocket", "grass", 12),
+                                       ("page", "coffee", 13)]
+#: Panels no network or setting was chosen on, mixed from test images the way a user
+#: would: other pairs and seeds than :data:`PANELS` (``benchmarks/xray_separation.py
+#: --unseen``, and chapter 08's last section).
+UNSEEN_PANELS = [("camera", "moon", 21), ("coins", "ascent", 22), ("moon", "coins", 23),
+                 ("ascent", "moon", 24), ("coins", "camera", 25), ("camera", "ascent", 26),
+                 ("moon", "camera", 27), ("ascent", "coins", 28)]
+#: Supervised pre-training on synthetic panels of training images (``xray_pretrained``):
+#: ``n_panels`` random pairs (the validation pairs left out), noise drawn in ``noise``.
+PRETRAIN = dict(n_panels=32, noise=(0.003, 0.02), val_noise=0.01, n_steps=1500, lr=1e-3,
+                patch=32, batch=16, val_every=250)
 #: shipped name -> (panel index, variant)
 XRAY_MODELS = {f"xray_{vis}_{variant}": (i, variant)
                for i, (vis, _, _) in enumerate(PANELS) for variant in SETTINGS}
@@ -118,4 +131,77 @@ def export_xray(name: str, profile: str = "quick", checkpoint: str | Path | None
         note=f"{variant} network of the chapter-08 table, for this one panel",
         extra={"panel": {"visible": vis, "concealed": con, "seed": seed, "size": SIZE},
                "psnr_x2": round(xray.mean_matched_psnr(x2, p.x2), 2),
+               "machine": machine()})
+
+
+# ------------------------------------------------------------------ the pre-trained network
+def pretraining_data(seed: int = 0, size: int = SIZE):
+    """The pre-training panels (seeded) and the validation panels of training images."""
+    val = [xray.synthetic_panel(v, c, seed=s, size=size, noise=PRETRAIN["val_noise"])
+           for v, c, s in VALIDATION_PANELS]
+    panels = xray.random_panels(PRETRAIN["n_panels"], size=size, noise=PRETRAIN["noise"],
+                                seed=1 + seed, exclude=[(v, c) for v, c, _ in VALIDATION_PANELS])
+    return panels, val
+
+
+def pretrain(seed: int = 0, n_steps: int | None = None, progress: bool = False, checkpoint=None):
+    """A fresh network (seeded) pre-trained as ``xray_pretrained`` is.
+
+    Returns
+    -------
+    (SeparationNet, History)
+    """
+    panels, val = pretraining_data(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = xray.SeparationNet(**NET)
+    kw = {k: PRETRAIN[k] for k in ("lr", "patch", "batch", "val_every")}
+    hist = xray.pretrain_separation(net, panels, n_steps or PRETRAIN["n_steps"], val_panels=val,
+                                    seed=seed, progress=progress, checkpoint=checkpoint, **kw)
+    return net, hist
+
+
+def train_xray_pretrained(profile: str = "quick", out=None, n_steps: int | None = None,
+                          progress: bool = True, milestones=None, checkpoint=None) -> dict:
+    """Recipe ``xray_pretrained``: :class:`mbdl_teach.xray.SeparationNet` pre-trained with
+    the truth of :data:`PRETRAIN` ``["n_panels"]`` synthetic panels of training images,
+    keeping its state of best mean gain over regression on :data:`VALIDATION_PANELS`."""
+    ckpt = checkpoint_path("xray_pretrained", checkpoint)
+    net, hist = pretrain(0, n_steps, progress)
+    training.save_checkpoint(ckpt, net, step=net.best_step, history=hist,
+                             extra={"budget": int(n_steps or PRETRAIN["n_steps"])})
+    print(f"xray_pretrained: {hist.steps} steps (best {net.best_step}), {hist.seconds:.0f} s, "
+          f"validation gain {max(hist.val_values):+.2f} dB")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": net.state_dict(), "config": net.config}, out)
+    return {"history": hist, "model": net, "checkpoint": ckpt}
+
+
+def export_xray_pretrained(profile: str = "quick", checkpoint=None, milestones=None,
+                           directory=None) -> dict:
+    """Ship ``xray_pretrained`` with its gain over regression on the validation panels."""
+    ckpt = checkpoint_path("xray_pretrained", checkpoint)
+    state = training.load_checkpoint(ckpt)
+    n = int(state["extra"].get("budget", PRETRAIN["n_steps"]))
+    net = xray.SeparationNet(**NET)
+    net.load_state_dict(state["model"])
+    _, val = pretraining_data(0)
+    gain = xray.gain_over_regression(net, val)
+    steps = "" if n == PRETRAIN["n_steps"] else f" --steps {n}"
+    return weights.export(
+        "xray_pretrained", ckpt, kind="xray_pretrained", config=net.config, profile=profile,
+        command=f"python -m mbdl_teach.recipes xray_pretrained{steps} --export",
+        schedule=f"Adam lr {PRETRAIN['lr']:g} (x0.3 after 70 %), {n} steps, "
+                 f"{PRETRAIN['patch']}x{PRETRAIN['patch']} patches, batch {PRETRAIN['batch']}, "
+                 f"supervised (the truth of synthetic panels), best of checks every "
+                 f"{PRETRAIN['val_every']} steps on the validation panels",
+        data={"images": "data.TRAIN_IMAGES", "n_panels": PRETRAIN["n_panels"],
+              "noise": list(PRETRAIN["noise"]), "size": SIZE, "seed": 1,
+              "validation_panels": [list(v) for v in VALIDATION_PANELS],
+              "val_noise": PRETRAIN["val_noise"]},
+        directory=directory,
+        note="pre-trained on synthetic panels of training images; separates a new panel "
+             "without training (xray.separate's default)",
+        extra={"val_gain": [[round(float(v), 2) for v in row] for row in gain],
                "machine": machine()})

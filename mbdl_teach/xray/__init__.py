@@ -25,19 +25,21 @@ This package holds
 Images are tensors: ``x`` (1, 1, H, W), ``r1`` (1, 3, H, W), values in [0, 1].
 """
 
-from .paint import PIGMENTS, Panel, load_panel, paint_xray, synthetic_panel
+from .paint import PIGMENTS, Panel, load_panel, paint_xray, random_panels, synthetic_panel
 from .regression import regression_split
 from .operators import ConvDictionary, SeparationOperator
 from .exclusion import edge_map, exclusion_loss
 from .network import SeparationNet, ista_codes_step
 from .measures import mean_matched_psnr, mean_matched_ssim
-from .training import (allocate_residual, panel_batches, separate, separation_loss,
+from .training import (allocate_residual, gain_over_regression, panel_batches,
+                       pretrain_batches, pretrain_separation, separate, separation_loss,
                        train_separation)
 
 __all__ = [
-    "PIGMENTS", "Panel", "synthetic_panel", "paint_xray", "load_panel", "regression_split",
+    "PIGMENTS", "Panel", "synthetic_panel", "random_panels", "paint_xray", "load_panel", "regression_split",
     "ConvDictionary", "SeparationOperator", "SeparationNet", "ista_codes_step", "edge_map", "exclusion_loss",
     "separation_loss", "panel_batches", "train_separation", "separate", "allocate_residual",
+    "pretrain_batches", "pretrain_separation", "gain_over_regression",
     "mean_matched_psnr",
     "mean_matched_ssim",
 ]

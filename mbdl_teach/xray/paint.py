@@ -257,3 +257,47 @@ def load_panel(xray: str | Path, photo: str | Path | None = None) -> tuple[torch
     x = torch.from_numpy(np.ascontiguousarray(xa, dtype=np.float32))[None, None]
     r1 = torch.from_numpy(np.ascontiguousarray(np.moveaxis(ra[..., :3], -1, 0), dtype=np.float32))
     return x.clamp(0, 1), r1[None].clamp(0, 1)
+
+
+def random_panels(n_panels: int, images: tuple[str, ...] | list[str] | None = None,
+                  size: int = 128, noise: float | tuple[float, float] = (0.003, 0.02),
+                  seed: int = 0, exclude: tuple = ()) -> list[Panel]:
+    """``n_panels`` synthetic panels, each mixed from two different ``images`` at random.
+
+    The pairs (ordered: visible, concealed) are drawn without replacement, the pairs in
+    ``exclude`` left out; panel ``k`` is painted with seed ``seed * 1000 + k`` and, when
+    ``noise`` is a range ``(low, high)``, noise of a standard deviation drawn log-uniformly
+    in it. Deterministic from ``seed``.
+
+    Parameters
+    ----------
+    n_panels : int
+    images : sequence of str, optional
+        Bundled image names (default ``data.TRAIN_IMAGES``: panels to train on).
+    size : int
+    noise : float or (float, float)
+    seed : int
+    exclude : sequence of (str, str)
+        Pairs not to draw (for instance the validation panels').
+
+    Returns
+    -------
+    list of Panel
+    """
+    images = tuple(data.TRAIN_IMAGES if images is None else images)
+    pairs = [(a, b) for a in images for b in images if a != b and (a, b) not in set(exclude)]
+    if isinstance(n_panels, bool) or not isinstance(n_panels, int) or not 1 <= n_panels <= len(pairs):
+        raise ValueError(f"n_panels must be an integer in [1, {len(pairs)}] (the pairs of "
+                         f"{len(images)} images), got {n_panels!r}")
+    lo, hi = (noise, noise) if isinstance(noise, (int, float)) else noise
+    if not 0 <= lo <= hi:
+        raise ValueError(f"noise must be a number >= 0 or a range (low, high), got {noise!r}")
+    g = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(pairs), generator=g)[:n_panels].tolist()
+    u = torch.rand(n_panels, generator=g, dtype=torch.float64).tolist()
+    out = []
+    for k, i in enumerate(order):
+        sd = lo if lo == hi or lo == 0 else lo * (hi / lo) ** u[k]
+        out.append(synthetic_panel(*pairs[i], seed=int(seed) * 1000 + k, size=size,
+                                   noise=float(sd)))
+    return out
