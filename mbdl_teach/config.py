@@ -123,6 +123,38 @@ class Config:
         return torch.Generator().manual_seed(self.seed + offset)
 
 
+#: The prefix of the line :func:`headline` prints (``tools/course.py gpu-report`` reads it).
+HEADLINE_PREFIX = "headline: "
+
+
+def headline(**numbers: float | int | str) -> None:
+    """Print a chapter's headline numbers as one line: ``headline: {"name": value, ...}``.
+
+    A notebook calls it once, in a hidden cell near its end, with the numbers it already
+    prints (rounded as it prints them), so ``python tools/course.py gpu-report`` can set
+    a full-profile run beside the stored quick one.
+
+    Raises
+    ------
+    TypeError
+        A value that is not a number or a string.
+    ValueError
+        No numbers.
+    """
+    import json
+    import math
+
+    if not numbers:
+        raise ValueError("headline() needs at least one number, e.g. headline(psnr=28.1)")
+    for key, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(f"headline {key!r}: a number or a string is expected, got "
+                            f"{type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):
+            numbers[key] = str(value)
+    print(HEADLINE_PREFIX + json.dumps(numbers))
+
+
 def resolve_profile(profile: str | None = None, cuda: bool | None = None) -> str:
     """Pick the profile: the argument, else ``$MBDL_PROFILE``, else by device.
 

@@ -261,6 +261,7 @@ def fit(
     desc: str = "training",
     ema: float | None = None,
     callbacks: Sequence[Callable[[int, nn.Module, History], bool | None]] = (),
+    autocast: bool = False,
 ) -> History:
     """Train ``model`` for ``n_steps`` steps (in total, counting resumed ones).
 
@@ -308,6 +309,11 @@ def fit(
     callbacks : sequence of callables
         ``callback(step, model, history)`` after each step (``step`` counted from 1); if
         one returns True, training stops there (after a checkpoint).
+    autocast : bool
+        On a CUDA device, compute the forward pass and the loss in bfloat16
+        (``torch.autocast``; the weights, the optimizer and validation stay float32). Ignored
+        on the CPU, so a CPU run is unchanged. Use it where training is known to stay
+        stable in bfloat16 (plain CNNs such as DnCNN).
 
     Returns
     -------
@@ -319,7 +325,10 @@ def fit(
         When the loss becomes NaN or infinite (the message says at which step).
     """
     _check_fit_args(model, loss_fn, n_steps, lr, val_every, log_every, checkpoint_every, ema)
+    if not isinstance(autocast, bool):
+        raise TypeError(f"autocast must be True or False, got {autocast!r}")
     run = _Run(model, loss_fn, lr, optimizer, milestones, gamma, device, seed, ema)
+    run.autocast = autocast and run.device.type == "cuda"
     start = run.resume(checkpoint, milestones) if checkpoint is not None and resume else 0
     if checkpoint_every is None:
         checkpoint_every = val_every
@@ -379,6 +388,7 @@ class _Run:
         self.averaged = (copy.deepcopy(model).eval().requires_grad_(False)
                          if ema is not None else None)
         self.history, self.iterator, self.clock = History(), None, 0.0
+        self.autocast = False  # bfloat16 forward passes (CUDA only), set by fit
         self.step_model: nn.Module = _LossModule(model, loss_fn)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -413,7 +423,8 @@ class _Run:
         batch = _to_device(_shard(batch, self.rank, self.world) if self.world > 1 else batch,
                            self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.step_model(batch)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self.step_model(batch)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError(f"loss_fn must return a scalar tensor, got {type(loss).__name__}"
                             f"{'' if not isinstance(loss, torch.Tensor) else ' of shape ' + str(tuple(loss.shape))}")

@@ -172,3 +172,17 @@ def test_full_profile_on_cuda_tunes_cudnn_and_the_cpu_stays_deterministic(monkey
         assert not torch.backends.cudnn.benchmark and torch.are_deterministic_algorithms_enabled()
     finally:
         config.make_deterministic()
+
+
+def test_headline_prints_one_json_line(capsys):
+    import json
+
+    config.headline(psnr=28.13, n_steps=40, card="cpu", gap=float("nan"))
+    out = capsys.readouterr().out
+    assert out.startswith(config.HEADLINE_PREFIX) and out.count("\n") == 1
+    assert json.loads(out[len(config.HEADLINE_PREFIX):]) == dict(psnr=28.13, n_steps=40,
+                                                                  card="cpu", gap="nan")
+    with pytest.raises(TypeError, match="'psnr'.*Tensor"):
+        config.headline(psnr=torch.tensor(1.0))
+    with pytest.raises(ValueError, match="at least one"):
+        config.headline()

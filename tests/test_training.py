@@ -159,3 +159,22 @@ def test_a_callback_can_stop_training_early(tmp_path):
     hist = fit(_model(), loss_fn, batches, 50, progress=False, checkpoint=tmp_path / "c.pt",
                callbacks=[lambda step, m, h: step == 7])
     assert hist.steps == 7 and load_checkpoint(tmp_path / "c.pt")["step"] == 7
+
+
+def test_autocast_is_bfloat16_on_cuda_only_and_leaves_a_cpu_run_unchanged(monkeypatch):
+    batches, loss_fn, _ = _problem()
+    runs = [fit(_model(), loss_fn, batches, 20, lr=1e-2, progress=False, autocast=a).losses
+            for a in (False, True)]
+    assert runs[0] == runs[1]  # the CPU ignores it: bit for bit the same losses
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **kw):
+        seen.append((device_type, dtype, enabled))
+        return real("cpu", dtype=torch.bfloat16, enabled=False)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    fit(_model(), loss_fn, batches, 1, progress=False, autocast=True)
+    assert seen == [("cuda", torch.bfloat16, False)]  # asked for, off on the CPU
+    with pytest.raises(TypeError, match="autocast must be True or False"):
+        fit(_model(), loss_fn, batches, 1, progress=False, autocast="bf16")

@@ -85,3 +85,22 @@ def test_the_shipped_kind_rebuilds_from_its_config(setup):
     torch.testing.assert_close(twin.amounts(y), net.amounts(y))
     e_net, e_init = check_errors(net, n=64)
     assert e_net < e_init
+
+
+def test_training_goes_where_it_is_asked_and_the_cpu_run_is_unchanged(setup, monkeypatch):
+    lines, det, _ = setup
+    a, _ = xrf.train_unmixing(lines, det, n_steps=12, generator=_g(3), **SMALL)
+    b, _ = xrf.train_unmixing(lines, det, n_steps=12, generator=_g(3), device="cpu", **SMALL)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                  b.state_dict().values()))
+    seen = []  # the device the loop is handed and where the network is when it starts
+    real_fit = xrf.training.fit
+
+    def spy(model, *args, **kw):
+        seen.append(next(model.parameters()).device)
+        return real_fit(model, *args, **kw)
+
+    monkeypatch.setattr(xrf.training, "fit", spy)
+    net, _ = xrf.train_unmixing(lines, det, n_steps=2, generator=_g(3), device=torch.device("cpu"),
+                                **SMALL)
+    assert seen == [torch.device("cpu")] and net.step.device == torch.device("cpu")

@@ -4,6 +4,7 @@
     python tools/course.py repoint [--url URL] [--release vX.Y.Z]   # Colab badges + install cells
     python tools/course.py student [--no-book] [--no-notebooks]     # the student edition
     python tools/course.py slides  [--write-metadata]               # one reveal.js deck per chapter
+    python tools/course.py gpu-report [--smoke] [--jobs N] [--out F] # every chapter's full profile
 
 Sources of truth
   * the repository: ``repository.url`` in ``_config.yml``;
@@ -31,6 +32,17 @@ any uses the rule in :func:`slide_type_by_rule` (headings start a slide, display
 figures are sub-slides, a claim cell, code with an ``assert`` that prints its number, is a
 fragment; the set-up, exercises and solutions are skipped). ``--write-metadata`` writes the
 rule's metadata into notebooks that have none, so authors can edit it from there.
+
+``gpu-report`` executes every chapter top to bottom with ``MBDL_PROFILE=full`` in a fresh
+kernel (a copy; the notebooks are not touched) on the device there is: CUDA when present,
+else the CPU, where it runs at smoke scale (``MBDL_SMOKE=1``, also asked for by
+``--smoke``): the full profile's code at tiny sizes, a check that it runs, whose numbers
+are not the papers'. It writes one markdown report (default ``_build/gpu_report.md``, also
+printed): per chapter the wall time, the peak GPU memory (``n/a on CPU``) and the headline
+numbers, those a chapter prints with ``config.headline(...)`` in a hidden cell, beside the
+stored quick-profile ones. It exits 1 when a chapter fails (the failing cell is named). At
+smoke scale the kernels run with ``PYTHONOPTIMIZE=1``: the chapters' claims (their
+``assert`` lines) need the real sizes, so a smoke run checks that the code runs, not them.
 """
 from __future__ import annotations
 
@@ -621,6 +633,144 @@ def cmd_slides(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- gpu-report
+HEADLINE_PREFIX = "headline: "  # mbdl_teach.config.HEADLINE_PREFIX (tools import no package)
+_PEAK_CELL = ("import json as _j, torch as _t\n"
+              "print('peak: ' + _j.dumps(_t.cuda.max_memory_allocated() "
+              "if _t.cuda.is_available() else None))")
+
+
+def headlines(nb: dict) -> dict:
+    """The numbers the notebook printed with ``config.headline`` (merged, in order)."""
+    found: dict = {}
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            for line in ("".join(text) if isinstance(text, list) else text).splitlines():
+                if line.startswith(HEADLINE_PREFIX):
+                    found.update(json.loads(line[len(HEADLINE_PREFIX):]))
+    return found
+
+
+def run_full_profile(path: Path, smoke: bool, timeout: int = 1800,
+                     executed: Path | None = None) -> dict:
+    """Execute a copy of notebook ``path`` in the full profile in a fresh kernel.
+
+    Returns a dict: ``seconds`` (wall time of the cells), ``peak_bytes`` (peak CUDA memory
+    or None), ``error`` (None, or the failing cell's index and the error's last line),
+    ``headlines`` (this run's) and ``quick`` (the stored notebook's). With ``executed``
+    (a folder), the executed copy is written there, under the notebook's name.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    stored = load_nb(path)
+    nb = nbformat.reads(dump_nb(stored), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(_PEAK_CELL))
+    env = dict(os.environ, MBDL_PROFILE="full", MBDL_SMOKE="1" if smoke else "0",
+               MBDL_STATIC_WIDGETS="1")
+    if smoke:  # tiny sizes cannot carry the chapters' claims: their asserts are skipped
+        env["PYTHONOPTIMIZE"] = "1"
+        for var in ("MBDL_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = "1"  # small tensors, and several kernels may share the CPU
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    error, t0 = None, time.perf_counter()
+    try:
+        client.execute(env=env)  # the kernel's environment; this process's is untouched
+    except (CellExecutionError, CellTimeoutError) as err:
+        index = next((i for i, c in enumerate(nb.cells) if any(
+            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # no terminal colours
+        last = [ln for ln in plain.strip().splitlines() if ln.strip()]
+        error = f"cell {index}: {last[-1] if last else type(err).__name__}"
+    seconds = time.perf_counter() - t0
+    if executed is not None:
+        Path(executed).mkdir(parents=True, exist_ok=True)
+        (Path(executed) / path.name).write_text(nbformat.writes(nb), encoding="utf-8")
+    peak = None
+    for out in nb.cells[-1].get("outputs", []):
+        if out.get("output_type") == "stream" and out["text"].startswith("peak: "):
+            peak = json.loads(out["text"][len("peak: "):])
+    return {"seconds": seconds, "peak_bytes": peak, "error": error,
+            "headlines": headlines(nb), "quick": headlines(stored)}
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def report_markdown(results: dict[str, dict], device: str, smoke: bool) -> str:
+    """The report: a summary table, then one table per chapter (its headline numbers)."""
+    scale = ("smoke scale (MBDL_SMOKE=1: the full profile's code at tiny sizes; its numbers "
+             "check that the code runs and are not the papers')" if smoke else
+             "paper scale")
+    lines = [f"# Full profile on {device}, {scale}", "",
+             "| chapter | status | wall time (s) | peak GPU memory |", "|---|---|---|---|"]
+    for name, r in results.items():
+        mem = ("n/a on CPU" if r["peak_bytes"] is None
+               else f"{r['peak_bytes'] / 2**30:.2f} GiB")
+        status = "ok" if r["error"] is None else f"FAILED ({r['error']})"
+        lines.append(f"| {name} | {status} | {r['seconds']:.1f} | {mem} |")
+    total = sum(r["seconds"] for r in results.values())
+    lines += ["", f"Total: {total:.1f} s of notebook execution.", ""]
+    for name, r in results.items():
+        lines += [f"## {name}", ""]
+        keys = list(dict.fromkeys([*r["quick"], *r["headlines"]]))
+        if not keys:
+            lines += ["No headline numbers (the chapter has no `config.headline(...)` cell).",
+                      ""]
+            continue
+        col = "full (smoke scale)" if smoke else "full"
+        lines += [f"| number | quick (stored) | {col} |", "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(r['quick'].get(k, '-'))} | {_fmt(r['headlines'].get(k, '-'))} |"
+                  for k in keys]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def gpu_report(paths: list[Path], smoke: bool | None = None, jobs: int = 1,
+               timeout: int = 1800, executed: Path | None = None
+               ) -> tuple[dict[str, dict], str, bool]:
+    """Run :func:`run_full_profile` on ``paths``; ``(results, device, smoke)``.
+
+    ``smoke`` None: smoke scale unless CUDA is available (or ``$MBDL_SMOKE=1``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if smoke is None:
+        smoke = (not cuda) or os.environ.get("MBDL_SMOKE", "") in ("1", "true", "yes")
+    device = torch.cuda.get_device_name() if cuda else "the CPU (no CUDA device)"
+    if jobs > 1:  # each kernel is its own process
+        with ThreadPoolExecutor(jobs) as pool:
+            done = list(pool.map(lambda p: run_full_profile(p, smoke, timeout, executed),
+                                 paths))
+    else:
+        done = [run_full_profile(p, smoke, timeout, executed) for p in paths]
+    return {p.stem: r for p, r in zip(paths, done)}, device, smoke
+
+
+def cmd_gpu_report(args) -> int:
+    """Execute every chapter in the full profile; write and print the markdown report."""
+    paths = notebooks()
+    if args.only:
+        paths = [p for p in paths if any(p.name.startswith(k) for k in args.only)]
+    results, device, smoke = gpu_report(paths, smoke=True if args.smoke else None,
+                                        jobs=args.jobs, timeout=args.timeout,
+                                        executed=args.executed)
+    text = report_markdown(results, device, smoke)
+    out = Path(args.out) if args.out else ROOT / "_build" / "gpu_report.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"\nwritten to {out}")
+    return 0 if all(r["error"] is None for r in results.values()) else 1
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """The command line: ``python tools/course.py {repoint,student,slides} ...``."""
@@ -645,6 +795,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the rule's slide metadata into notebooks that have none, build nothing")
     p.add_argument("--out", help="output folder (default: _build/slides, also copied into _build/html/slides)")
     p.set_defaults(fn=cmd_slides)
+    p = sub.add_parser("gpu-report", help="every chapter's full profile on this device: time, memory, headline numbers")
+    p.add_argument("--smoke", action="store_true", help="smoke scale even on a GPU (always on the CPU)")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks at once (CPU smoke runs; default 1)")
+    p.add_argument("--only", nargs="*", help="chapter numbers or names to run, e.g. 04 09")
+    p.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
+    p.add_argument("--out", help="markdown file (default: _build/gpu_report.md)")
+    p.add_argument("--executed", help="also write the executed copies of the notebooks here")
+    p.set_defaults(fn=cmd_gpu_report)
     args = ap.parse_args(argv)
     return args.fn(args)
 

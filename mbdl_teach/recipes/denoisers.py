@@ -152,3 +152,81 @@ def export_denoiser(name: str, profile: str, checkpoint: str | Path | None = Non
               "patches_seen": steps * s["batch"], "sigma_range_255": list(s["sigma"]),
               "description": DATA_DESCRIPTION},
         directory=directory, note=note, init=init, extra={"machine": machine()})
+
+
+# ----------------------------------------------------------- the papers' protocol (chapter 04)
+#: The papers' networks at their published size, each trained at one noise level (the
+#: papers' non-blind models): DnCNN-S (17 layers of 64 features) and WINNet with K = 1 (four
+#: lifting steps, P/U networks of 32 channels and 4 blocks, a 4-iteration LISTA of 64).
+PAPER_MODELS: dict[str, Callable[[float], nn.Module]] = {
+    "DnCNN-S": lambda sigma: DnCNN(channels=1, depth=17, features=64),
+    "WINNet": lambda sigma: WINNet(in_channels=1, levels=1, steps=4, hidden=32, blocks=4,
+                                   lista_iters=4, lista_channels=64,
+                                   sigma_train_max=sigma / 255),
+}
+#: Published mean PSNR (dB) at sigma 15 / 25 / 50 (/255), model -> set -> three numbers:
+#: DnCNN-S from Zhang et al., IEEE TIP 2017 (also DPIR's grayscale table). WINNet's own
+#: table is in Huang and Dragotti, IEEE TIP 2022; it is not copied here.
+PUBLISHED: dict[str, dict[str, tuple[float, float, float]]] = {
+    "DnCNN-S": {"set12": (32.86, 30.44, 27.18), "bsd68": (31.73, 29.23, 26.23)},
+}
+#: Which models train with bfloat16 forward passes on a GPU (``training.fit(autocast=)``):
+#: the plain CNN; WINNet's invertible transform stays in float32.
+PAPER_AUTOCAST = {"DnCNN-S": True, "WINNet": False}
+
+
+def train_paper_denoiser(name: str, sigma: float, images: Sequence[torch.Tensor],
+                         n_steps: int, batch: int = 128, patch: int = 40, lr: float = 1e-3,
+                         device: str | torch.device | None = None, progress: bool = True,
+                         seed: int = 0):
+    """Train one of :data:`PAPER_MODELS` at noise level ``sigma`` (/255) on ``images``.
+
+    Adam at ``lr``, x0.1 at 80% of ``n_steps``, grad-norm clip 1; random patches with
+    flips and rotations (:func:`mbdl_teach.data.denoising_batches`). On a GPU, DnCNN's
+    forward passes run in bfloat16 (:data:`PAPER_AUTOCAST`).
+
+    Returns
+    -------
+    (nn.Module, training.History)
+        The trained model (on ``device``) and its history.
+
+    Raises
+    ------
+    ValueError
+        An unknown model name.
+    """
+    if name not in PAPER_MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(PAPER_MODELS)}")
+    with torch.random.fork_rng(devices=[]):  # the same initial weights, no global seed set
+        torch.manual_seed(seed)
+        model = PAPER_MODELS[name](sigma)
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    batches = data.denoising_batches(list(images), patch, batch, (sigma, sigma))
+    hist = fit(model.to(device), denoising_loss, batches, n_steps, lr=lr,
+               milestones=[max(1, int(0.8 * n_steps))], gamma=0.1, grad_clip=1.0,
+               progress=progress, seed=seed, desc=f"{name}, sigma {sigma:g}",
+               autocast=PAPER_AUTOCAST[name])
+    return model.eval(), hist
+
+
+def set_psnr(den: Callable, images: Sequence[torch.Tensor], sigma: float,
+             device: str | torch.device | None = None, seed: int = 0) -> float:
+    """Mean PSNR (dB) of ``den`` over ``images`` at noise level ``sigma`` (/255).
+
+    Each (1, H, W) image gets its own fixed noise draw (seeded by ``seed``, ``sigma`` and
+    its position), is denoised whole at its own size, clipped to [0, 1] and compared with
+    the clean image; the mean is over images, as the papers report.
+    """
+    from ..metrics import psnr
+
+    if not images:
+        raise ValueError("set_psnr needs at least one image")
+    values = []
+    for k, x in enumerate(images):
+        g = torch.Generator().manual_seed(seed + 1000 * int(round(sigma)) + k)
+        y = data.add_gaussian_noise(x[None], sigma / 255, generator=g)
+        x, y = x[None].to(device), y.to(device)
+        with torch.no_grad():
+            out = den(y, torch.full((1,), sigma / 255, device=y.device))
+        values.append(float(psnr(out.clamp(0, 1), x)))
+    return float(sum(values) / len(values))

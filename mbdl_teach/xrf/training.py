@@ -70,8 +70,10 @@ def _scaled(spec, amounts, generator, lo, hi):
 @torch.no_grad()
 def validation_error(net: UnfoldedUnmixing, spectra: torch.Tensor,
                      amounts: torch.Tensor) -> float:
-    """Mean normalised squared error of the element amounts on validation spectra."""
-    return float(amount_loss(net, (spectra, amounts)))
+    """Mean normalised squared error of the element amounts on validation spectra (moved
+    to the network's device)."""
+    device = net.step.device
+    return float(amount_loss(net, (spectra.to(device), amounts.to(device))))
 
 
 def train_unmixing(lines: Lines, detector: Detector, n_steps: int = 2000,
@@ -79,7 +81,8 @@ def train_unmixing(lines: Lines, detector: Detector, n_steps: int = 2000,
                    pigments: Mapping[str, Mapping[str, float]] | None = None,
                    counts_range=(1e3, 3e5), batch: int = 256, n_pool: int = 4096,
                    n_val: int = 1024, val_every: int = 50, lr: float = 3e-3,
-                   preconditioner: str = "full", validation=None, progress: bool = False
+                   preconditioner: str = "full", validation=None, progress: bool = False,
+                   device: str | torch.device | None = None
                    ) -> tuple[UnfoldedUnmixing, History]:
     """Train an :class:`UnfoldedUnmixing` for a line library, with a validation stop.
 
@@ -110,11 +113,14 @@ def train_unmixing(lines: Lines, detector: Detector, n_steps: int = 2000,
         Held-out spectra (N, n_channels) and their true amounts (N, n_elements), in counts,
         instead of the ``n_val`` simulated ones (e.g. a user's own simulation).
     progress : bool
+    device : str or torch.device, optional
+        Where to train (default the CPU); the spectra are drawn on the CPU and moved, so
+        the draws are the same on any device.
 
     Returns
     -------
     net : UnfoldedUnmixing
-        In eval mode, with the validation-best weights.
+        In eval mode, with the validation-best weights, on ``device``.
     history : History
         ``val_steps``/``val_values``: the validation error along training; ``best_step``
         and ``best_error``: the state returned (step 0: the untrained network).
@@ -154,6 +160,7 @@ def train_unmixing(lines: Lines, detector: Detector, n_steps: int = 2000,
         return _scaled(spec[idx], amounts[idx], g, lo, hi)
 
     net = UnfoldedUnmixing(lines, detector, n_layers=n_layers, preconditioner=preconditioner)
+    net = net.to(torch.device(device) if device is not None else torch.device("cpu"))
     best = {"error": validation_error(net, *val), "state": copy.deepcopy(net.state_dict()),
             "step": 0}
 
