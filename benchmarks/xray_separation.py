@@ -113,11 +113,20 @@ def gains(a, b, p) -> tuple[float, float]:
 
 
 def pretrained(seed: int):
-    """The shipped ``xray_pretrained`` (seed 0) or its recipe run with another seed."""
+    """The shipped ``xray_pretrained`` (seed 0) or its recipe run with another seed (its
+    best state cached in ``checkpoints/xray_pretrained_seed<seed>.pt``)."""
     if seed == 0:
         return weights.load("xray_pretrained")[0]
-    ckpt = weights.RESUME_DIR / f"xray_pretrained_seed{seed}.resume.pt"
-    net, _ = xrecipes.pretrain(seed, checkpoint=ckpt)
+    cache = weights.RESUME_DIR / f"xray_pretrained_seed{seed}.pt"
+    net = xray.SeparationNet(**xrecipes.NET)
+    if cache.is_file():
+        net.load_state_dict(torch.load(cache, weights_only=True))
+        return net.eval()
+    net, hist = xrecipes.pretrain(seed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), cache)
+    print(f"pre-trained seed {seed}: {hist.steps} steps, {hist.seconds:.0f} s, best step "
+          f"{net.best_step}, validation gain {max(hist.val_values):+.2f} dB", flush=True)
     return net
 
 

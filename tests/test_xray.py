@@ -126,7 +126,11 @@ def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match="exclusion must be >= 0"):
         xray.separation_loss(exclusion=-0.1)
     with pytest.raises(ValueError, match="photo must be >= 0"):
-        xray.separate(x, r1, photo=-1.0, n_steps=1, train_seconds=None)
+        xray.separate(x, r1, photo=-1.0)
+    with pytest.raises(ValueError, match="adapt_steps must be an integer >= 0"):
+        xray.separate(x, r1, adapt_steps=-1)
+    with pytest.raises(TypeError, match="must be a SeparationNet"):
+        xray.separate(x, r1, net=torch.nn.Identity())
     with pytest.raises(ValueError, match="differ in batch or size"):
         xray.separate(x, r1[..., :-2])
     with pytest.raises(TypeError, match="must be a torch.Tensor"):
@@ -264,16 +268,73 @@ def test_exclusion_coupling_raises_thresholds_at_the_other_components_edges():
     assert torch.allclose(out, torch.cat(ref, 1), atol=1e-10)
 
 
-def test_self_supervised_training_keeps_the_resynthesis(panel):
-    x1, x2 = xray.separate(panel.x, panel.r1, n_steps=6, train_seconds=None, patch=32,
-                           batch=2, check_every=3, lr=3e-3)
-    assert torch.allclose(x1 + x2, panel.x, atol=1e-5)  # x1 + x2 reproduces x, noise included
-    raw = xray.separate(panel.x, panel.r1, n_steps=6, train_seconds=None, patch=32, batch=2,
-                        check_every=3, lr=3e-3, resynthesise=False)
-    e = panel.x - raw[0] - raw[1]
-    a, b = xray.allocate_residual(panel.x, *raw)
-    assert torch.allclose(a - raw[0], e / 2, atol=1e-6)
-    assert torch.allclose(b - raw[1], e / 2, atol=1e-6)
+def test_separate_adapts_a_copy_for_exactly_its_steps(panel):
+    torch.manual_seed(0)
+    net = xray.SeparationNet(2, 16, 4)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    plain = xray.separate(panel.x, panel.r1, net)
+    a = xray.separate(panel.x, panel.r1, net, adapt_steps=6, seed=1, lr=3e-3)
+    b = xray.separate(panel.x, panel.r1, net, adapt_steps=6, seed=1, lr=3e-3)
+    c = xray.separate(panel.x, panel.r1, net, adapt_steps=6, seed=2, lr=3e-3)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # a copy
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # seeded: it replays
+    assert not torch.allclose(a[1], plain[1]) and not torch.allclose(a[1], c[1])
+    # the untrained network returns its start, the degree-3 regression split
+    reg = xray.regression_split(panel.x, panel.r1, 3)
+    assert torch.allclose(plain[0], reg[0], atol=1e-4) and torch.allclose(plain[1], reg[1], atol=1e-4)
+
+
+def test_allocate_residual_shares_the_resynthesis_error(panel):
+    gen = torch.Generator().manual_seed(3)
+    x1 = panel.x1 + 0.01 * torch.randn(panel.x1.shape, generator=gen)
+    x2 = panel.x2 - 0.02 * torch.randn(panel.x2.shape, generator=gen)
+    e = panel.x - x1 - x2
+    a, b = xray.allocate_residual(panel.x, x1, x2)
+    assert torch.allclose(a + b, panel.x, atol=1e-6)  # x1 + x2 reproduces x, noise included
+    assert torch.allclose(a - x1, e / 2, atol=1e-6) and torch.allclose(b - x2, e / 2, atol=1e-6)
+
+
+def test_random_panels_are_seeded_and_leave_pairs_out():
+    a = xray.random_panels(3, images=("camera", "coins", "moon"), size=32, seed=4,
+                           exclude=[("camera", "coins")])
+    b = xray.random_panels(3, images=("camera", "coins", "moon"), size=32, seed=4,
+                           exclude=[("camera", "coins")])
+    pairs = [(p.info["visible"], p.info["concealed"]) for p in a]
+    assert ("camera", "coins") not in pairs and len(set(pairs)) == 3
+    assert all(torch.equal(p.x, q.x) for p, q in zip(a, b))
+    noise = [float((p.x - p.x1 - p.x2).std()) for p in a]
+    assert all(0.002 < n < 0.025 for n in noise) and max(noise) - min(noise) > 1e-4
+    with pytest.raises(ValueError, match="n_panels must be an integer in \\[1, 5\\]"):
+        xray.random_panels(6, images=("camera", "coins", "moon"), exclude=[("camera", "coins")])
+
+
+def test_pretraining_batches_and_a_short_pretraining():
+    panels = xray.random_panels(4, size=32, seed=0)
+    batches = xray.pretrain_batches(panels, patch=16, batch=5)
+    b = batches(0, torch.Generator().manual_seed(0))
+    assert set(b) == {"x", "r1", "x1r", "x2r", "x1", "x2"}
+    assert b["x"].shape == (5, 1, 16, 16) and b["r1"].shape == (5, 3, 16, 16)
+    assert torch.allclose(b["x1r"] + b["x2r"], b["x"], atol=1e-5)
+    assert float((b["x"] - b["x1"] - b["x2"]).abs().max()) < 0.1  # only the noise is left
+    with pytest.raises(ValueError, match="one size"):
+        xray.pretrain_batches(panels + xray.random_panels(1, size=48))
+    torch.manual_seed(0)
+    net = xray.SeparationNet(2, 16, 4)
+    assert float(xray.gain_over_regression(net, panels[:2]).abs().max()) < 1e-3  # its start
+    hist = xray.pretrain_separation(net, panels, n_steps=40, lr=3e-3, val_panels=panels[:2],
+                                    val_every=20, patch=16, batch=8)
+    assert hist.val_steps == [20, 40] and net.best_step in (20, 40)
+    assert float(xray.gain_over_regression(net, panels[:2]).mean()) == pytest.approx(
+        max(hist.val_values), abs=1e-6)  # it kept its best state
+
+
+def test_shipped_pretrained_network_beats_regression_on_a_panel_of_test_images():
+    p = xray.synthetic_panel("coins", "moon", seed=6, size=128, noise=0.01)
+    x1, x2 = xray.separate(p.x, p.r1)  # the default: the shipped pre-trained network
+    g1, g2 = xray.gain_over_regression(weights.load("xray_pretrained")[0], [p])[0].tolist()
+    r1, r2 = xray.regression_split(p.x, p.r1, 3)
+    assert xray.mean_matched_psnr(x2, p.x2) - xray.mean_matched_psnr(r2, p.x2) == pytest.approx(g2, abs=1e-4)
+    assert g1 > 0 and g2 > 0
 
 
 def test_supervised_variant_improves_on_its_panel():
