@@ -177,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unseen", action="store_true")
     parser.add_argument("--kind", default="beads", choices=lfm.KINDS)
-    parser.add_argument("--net", default="lfm_unfolded")
+    parser.add_argument("--net", default="lfm_unfolded_mixed")
     parser.add_argument("--photons", type=int, nargs="+", default=list(PHOTONS))
     parser.add_argument("--adapt-steps", type=int, default=200)
     parser.add_argument("--study", action="store_true")

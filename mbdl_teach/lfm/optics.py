@@ -234,7 +234,7 @@ def _psf(optics: Optics, unnormalised: bool) -> torch.Tensor:
         for i, oy in enumerate(offsets):
             for j, ox in enumerate(offsets):
                 r = np.hypot((x - oy)[:, None], (x - ox)[None, :])
-                field0 = _radial(table, radii, r)  # the native-plane field of this point
+                field0 = radial_profile(table, radii, r)  # the native-plane field of this point
                 sensor = np.fft.ifft2(np.fft.fft2(field0 * mla) * prop)
                 inten = np.abs(sensor) ** 2
                 out[d, i, j] = inten.reshape(K * N, q, K * N, q).sum(axis=(1, 3))
@@ -244,7 +244,7 @@ def _psf(optics: Optics, unnormalised: bool) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _radial(table: np.ndarray, radii: np.ndarray, r: np.ndarray) -> np.ndarray:
+def radial_profile(table: np.ndarray, radii: np.ndarray, r: np.ndarray) -> np.ndarray:
     """A radial complex profile ``table`` (sampled at ``radii``) evaluated at radii ``r``."""
     return np.interp(r, radii, table.real) + 1j * np.interp(r, radii, table.imag)
 
@@ -252,5 +252,5 @@ def _radial(table: np.ndarray, radii: np.ndarray, r: np.ndarray) -> np.ndarray:
 def _in_focus_energy(optics, radii, x, mla, prop) -> float:
     """Energy of the in-focus point on the lenslet axis (the normalising constant)."""
     table = native_field(optics, 0.0, radii)
-    field0 = _radial(table, radii, np.hypot(x[:, None], x[None, :]))
+    field0 = radial_profile(table, radii, np.hypot(x[:, None], x[None, :]))
     return float((np.abs(np.fft.ifft2(np.fft.fft2(field0 * mla) * prop)) ** 2).sum())

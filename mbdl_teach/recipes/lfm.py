@@ -20,6 +20,12 @@ _LFM_BASE = dict(lenslets=(21, 21), n_layers=3, rank=48, batch=4, n_steps=1500, 
 LFM_SIZES = {
     "lfm_unfolded": dict(_LFM_BASE, n_labelled=8, n_unlabelled=56, resynthesis=1.0),
     "lfm_unfolded_labelled": dict(_LFM_BASE, n_labelled=8, n_unlabelled=0, resynthesis=0.0),
+    # two kinds of sample, neurons and nuclei (beads held out: chapter 10's unseen-sample
+    # section), 4 layers keeping 96 eigenvectors per frequency: the (rank, layers) with the
+    # best validation PSNR in ``benchmarks/lfm_reconstruction.py --study``
+    "lfm_unfolded_mixed": dict(_LFM_BASE, n_layers=4, rank=96, n_steps=1000,
+                               kinds=("neurons", "nuclei"), n_labelled=8, n_unlabelled=56,
+                               resynthesis=1.0),
     # one labelled volume: where the unlabelled light fields should matter most
     "lfm_unfolded_one": dict(_LFM_BASE, n_labelled=1, n_unlabelled=63, resynthesis=1.0),
     "lfm_unfolded_one_labelled": dict(_LFM_BASE, n_labelled=1, n_unlabelled=0,
