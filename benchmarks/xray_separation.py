@@ -137,20 +137,20 @@ def summary(rows: list[tuple[float, float]]) -> str:
 
 
 def unseen(size: int, noise: float, seeds=(0, 1, 2), steps: int = 150,
-           out: str | None = None) -> None:
+           out: str | None = None, methods=("pretrained", "per-panel")) -> None:
     """Per panel and seed: x1/x2 gain over degree-3 regression on :data:`UNSEEN_PANELS`."""
     panels = [xray.synthetic_panel(v, c, seed=s, size=size, noise=noise)
               for v, c, s in xrecipes.UNSEEN_PANELS]
     names = [f"{v}/{c}" for v, c, _ in xrecipes.UNSEEN_PANELS]
     res = {}
-    for seed in seeds:
+    for seed in seeds if "pretrained" in methods else ():
         net = pretrained(seed)
         t0 = time.perf_counter()
         rows = [gains(*xray.separate(p.x, p.r1, net), p) for p in panels]
         ms = (time.perf_counter() - t0) / len(panels) * 1e3
         res[f"pretrained, seed {seed}"] = rows
         print(f"pre-trained seed {seed} ({ms:.0f} ms/panel): " + summary(rows), flush=True)
-    for seed in seeds:
+    for seed in seeds if "per-panel" in methods else ():
         rows, t0 = [], time.perf_counter()
         for p in panels:
             n, _ = train(p, seed, steps, **SETTINGS["method"])
@@ -214,10 +214,12 @@ def main() -> None:
                         help="only the study of pre-training and adaptation (validation)")
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="*", default=["pretrained", "per-panel"],
+                        choices=["pretrained", "per-panel"], help="with --unseen")
     args = parser.parse_args()
     config.setup(seed=0, threads=1, verbose=False)
     if args.unseen:
-        unseen(args.size, args.noise, args.seeds, args.steps, args.out)
+        unseen(args.size, args.noise, args.seeds, args.steps, args.out, args.methods)
         return
     if args.options:
         options(args.size, args.noise)

@@ -6,6 +6,10 @@ degree-3 regression split. Self-supervised runs take at most ``STEPS[variant]`` 
 (chosen on :data:`TRAINING_PANELS`, ``benchmarks/xray_separation.py --budget``), keep the
 state with the lowest exclusion loss on the whole panel and stop when it rises; the
 supervised bound (an oracle trained on the truth) keeps its state of lowest error.
+
+``xray_pretrained`` is another kind of network: trained once, with the truth, on
+synthetic panels of training images (:data:`PRETRAIN`), and then used on any panel as it is
+(``xray.separate``'s default).
 """
 
 from __future__ import annotations

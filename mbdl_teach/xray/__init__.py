@@ -18,7 +18,11 @@ This package holds
   as one operator on both components' codes),
   :class:`SeparationNet` (an :class:`~mbdl_teach.unfolding.Unfolded` subclass started from
   the regression split), :func:`exclusion_loss`, :func:`separation_loss`,
-  :func:`train_separation` and :func:`separate`;
+  :func:`train_separation` (self-supervised on one panel, the paper's way) and
+  :func:`pretrain_separation` (with the truth of many synthetic panels of other images,
+  :func:`random_panels`, :func:`pretrain_batches`), and :func:`separate`, which by default
+  separates with the shipped pre-trained network (on panels nothing was tuned on, the
+  per-panel training over-separated; ``benchmarks/xray_separation.py --unseen``);
 * the measure: :func:`mean_matched_psnr` and :func:`mean_matched_ssim` (the constant part
   of the split cannot be recovered from ``x`` and ``r1``).
 
