@@ -1,7 +1,8 @@
 """Device-correct code, checked without a GPU.
 
-* Statically: every notebook loads shipped models onto ``cfg.device`` (a model left on the
-  CPU while the data are on the GPU fails in the full profile, which no CPU run executes).
+* Statically: every notebook loads shipped models onto ``cfg.device`` and trains its XRF
+  networks there (a model left on the CPU while the data are on the GPU fails in the full
+  profile, which no CPU run executes).
 * At run time, on PyTorch's ``meta`` device (tensors with a device and a shape but no data):
   a network moved there and fed meta tensors fails if anything inside it makes a tensor on
   the CPU. Networks whose forward reads values (``.item()``, a data-dependent branch)
@@ -27,19 +28,27 @@ def _code(path):
     return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
 
 
+#: Calls that make a model and take its device: (module, function) -> the positional
+#: index of ``device`` (None: keyword only).
+MAKERS = {("weights", "load"): 1, ("denoisers", "load"): 1, ("xrf", "train_unmixing"): None}
+
+
 def _loads_without_device(code: str) -> list[str]:
-    """The calls ``weights.load(...)`` / ``denoisers.load(...)`` that give no device."""
+    """The calls of :data:`MAKERS` (``weights.load(...)``, ``denoisers.load(...)``,
+    ``xrf.train_unmixing(...)``) that give no device."""
     lines = [ln for ln in code.splitlines() if not ln.lstrip().startswith(("%", "!"))]
     tree = ast.parse("\n".join(lines))
     bad = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "load" and isinstance(node.func.value, ast.Name)
-                and node.func.value.id in ("weights", "denoisers")):
+                and isinstance(node.func.value, ast.Name)
+                and (node.func.value.id, node.func.attr) in MAKERS):
             first = node.args[0] if node.args else None
             if isinstance(first, ast.Constant) and first.value in CLASSICAL:
                 continue
-            if len(node.args) < 2 and not any(k.arg == "device" for k in node.keywords):
+            index = MAKERS[node.func.value.id, node.func.attr]
+            positional = index is not None and len(node.args) > index
+            if not positional and not any(k.arg == "device" for k in node.keywords):
                 bad.append(ast.unparse(node))
     return bad
 
@@ -57,6 +66,9 @@ def test_the_static_check_sees_a_load_without_device():
     assert _loads_without_device('net = weights.load("dncnn")[0]') == ["weights.load('dncnn')"]
     assert not _loads_without_device('weights.load("dncnn", device=cfg.device)')
     assert not _loads_without_device('denoisers.load("wavelet")')
+    assert _loads_without_device("net, h = xrf.train_unmixing(lines, det, n_steps=5)") == [
+        "xrf.train_unmixing(lines, det, n_steps=5)"]
+    assert not _loads_without_device("xrf.train_unmixing(lines, det, device=cfg.device)")
 
 
 META = torch.device("meta")
