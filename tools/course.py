@@ -711,7 +711,9 @@ def report_markdown(results: dict[str, dict], device: str, smoke: bool) -> str:
     for name, r in results.items():
         mem = ("n/a on CPU" if r["peak_bytes"] is None
                else f"{r['peak_bytes'] / 2**30:.2f} GiB")
-        status = "ok" if r["error"] is None else f"FAILED ({r['error']})"
+        error = r["error"] if r["error"] is None or len(r["error"]) < 160 else (
+            r["error"][:157] + "...")
+        status = "ok" if error is None else f"FAILED ({error})"
         lines.append(f"| {name} | {status} | {r['seconds']:.1f} | {mem} |")
     total = sum(r["seconds"] for r in results.values())
     lines += ["", f"Total: {total:.1f} s of notebook execution.", ""]
