@@ -234,7 +234,7 @@ def _psf(optics: Optics, unnormalised: bool) -> torch.Tensor:
         for i, oy in enumerate(offsets):
             for j, ox in enumerate(offsets):
                 r = np.hypot((x - oy)[:, None], (x - ox)[None, :])
-                field0 = radial_profile(table, radii, r)  # the native-plane field of this point
+                field0 = radial_profile(table, radii, r)  # native-plane field of the point
                 sensor = np.fft.ifft2(np.fft.fft2(field0 * mla) * prop)
                 inten = np.abs(sensor) ** 2
                 out[d, i, j] = inten.reshape(K * N, q, K * N, q).sum(axis=(1, 3))
