@@ -43,7 +43,8 @@ def subspace_psnr(op: LightField, truth: torch.Tensor,
 
     Returns
     -------
-    dict ``rank -> Tensor (B,)`` of PSNR in dB (peak: each truth's maximum), in float64.
+    dict ``rank -> Tensor (B,)`` of PSNR in dB (peak: each truth's maximum), computed in
+    float64 (``op`` itself is not changed).
     """
     if not isinstance(op, LightField):
         raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
@@ -56,8 +57,13 @@ def subspace_psnr(op: LightField, truth: torch.Tensor,
     bad = [r for r in ranks if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= M]
     if not ranks or bad:
         raise ValueError(f"ranks must be ints in [1, {M}] (D s^2), got {ranks!r}")
+    # in float64 on a copy with a cache of its own: the trailing eigenvalues crowd together,
+    # and in float32 which of two near-equal ones ranks r-th changes between runs
+    op = op.twin()
+    op._cache = {}
+    op = op.to(torch.float64)
     _, U = op.eig(h, w)
-    X = op.to_spectrum(truth.to(op.weight.dtype))
+    X = op.to_spectrum(truth.to(torch.float64))
     C = U.mH @ X  # every eigen-coordinate of every frequency, (h, w', M, B)
     out = {}
     for r in ranks:
@@ -77,7 +83,14 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     light fields at every step (Adam, learning rate ``lr``). The network's structure is the
     regulariser: it updates only the eigen-subspace it was built with, with a few hundred
     learned numbers, and starts from the trained ones; a few hundred steps move them towards
-    the statistics of the new sample without fitting each light field's noise.
+    the statistics of the new sample.
+
+    It can also do harm: the re-synthesis term rewards explaining the noise and the model's
+    error too (chapter 10, section 9). Measured (``benchmarks/lfm_reconstruction.py
+    --unseen``): on beads, which ``lfm_unfolded_mixed`` never saw, 200 steps gain 0.3-0.6 dB
+    (still 1-1.7 dB under ISRA); on nuclei, where the neuron-trained ``lfm_unfolded``
+    already beats ISRA, they cost it 1.5-1.9 dB. Adapt where the network is visibly off,
+    and compare before and after.
 
     Parameters
     ----------
