@@ -166,12 +166,14 @@ def install_cell(url: str, version: str, tail: str, extras: list[str] | tuple = 
     """The set-up cell: on Colab install the tagged release, check it, stop clearly if not.
 
     ``%pip`` reports a failed install but does not stop the cell, so the import and the
-    version are checked afterwards. Nothing but this package is pinned."""
+    version are checked afterwards. Nothing but this package is pinned. The ``%pip`` line is
+    continued with a backslash (IPython joins it), so that no line is over 88 characters."""
     head = f'''# Set-up. On Colab: install this book's release of the course package
 # (nothing else is pinned).
 import sys
 if "google.colab" in sys.modules:
-    %pip install -q "{requirement(url, version, extras)}"
+    %pip install -q \\
+        "{requirement(url, version, extras)}"
     try:
         import mbdl_teach
         found = mbdl_teach.__version__
