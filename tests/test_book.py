@@ -186,7 +186,9 @@ NO_NETWORK = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1
 
 @pytest.fixture(scope="module")
 def driver(start_chromium):
-    drv = start_chromium(("--disable-quic", *NO_NETWORK), timeout=60, logs=True)
+    # a laptop's window: 88 characters of code must fit the content column at 1280 px
+    drv = start_chromium(("--disable-quic", "--window-size=1280,900", *NO_NETWORK), timeout=60,
+                         logs=True)
     drv.set_script_timeout(60)
     yield drv
     drv.quit()
@@ -213,7 +215,8 @@ function report(mathjax) {
   const raw = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const skip = 'pre, code, script, style, textarea, mjx-container';
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    const m = n.textContent.match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$|\\\\begin\\{/);
+    // TeX left as text: \\( \\) \\[ \\] $$ \\begin{, a single $ or a command such as \\frac
+    const m = n.textContent.match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$|\\\\begin\\{|\\\\[a-zA-Z]{2,}/);
     if (m && !n.parentElement.closest(skip)) raw.push(n.textContent.trim().slice(0, 80));
   }
   done({
@@ -223,6 +226,13 @@ function report(mathjax) {
     containers: document.querySelectorAll('mjx-container').length,
     errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
     raw: raw,
+    inner: window.innerWidth,
+    // blocks of code or output that scroll sideways, display formulas wider than the column
+    wide_code: [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
+      .map(p => p.textContent.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '').slice(0, 100)),
+    wide_maths: [...document.querySelectorAll('mjx-container[display="true"]')]
+      .filter(e => e.scrollWidth > e.parentElement.clientWidth + 1)
+      .map(e => (e.querySelector('mjx-assistive-mml, math') || e).textContent.slice(0, 80)),
     fonts: [...document.fonts].filter(f => f.family.startsWith('MJX')).map(f => [f.family, f.status]),
     images: [...document.images].map(i => [i.getAttribute('src'), i.src, i.complete, i.naturalWidth]),
   });
@@ -248,9 +258,11 @@ PAGES = ["index", "book/intro", "book/setup", "book/notation", "book/references"
 @pytest.mark.browser
 @pytest.mark.parametrize("page", PAGES)
 def test_page_offline_in_a_real_browser(driver, built_book, page):
-    """Opened from the files (a downloaded copy of the book) with no network: every formula
-    typeset by MathJax, its fonts loaded, no raw TeX left in the text, every image loaded
-    (the Colab badge included), no error in the console."""
+    """Opened from the files (a downloaded copy of the book) with no network, in a 1280 px
+    window: every formula typeset by MathJax, its fonts loaded, no raw TeX left in the text
+    (not even a single ``$``), no code or output block that scrolls sideways and no display
+    formula wider than the column, every image loaded (the Colab badge included), no error
+    in the console."""
     driver.get_log("browser")  # drop anything left from the previous page
     driver.get((built_book / f"{page}.html").as_uri())
     if page == "index":  # a redirect to the introduction: wait until it has been followed
@@ -279,6 +291,9 @@ def test_page_offline_in_a_real_browser(driver, built_book, page):
     if page == "book/notation":
         assert seen["maths"] >= 20, seen["maths"]
     assert not seen["raw"], f"raw TeX in the text: {seen['raw']}"
+    assert seen["inner"] <= 1280, seen["inner"]  # measured in a laptop's window
+    assert not seen["wide_code"], f"code or output that scrolls sideways at 1280 px: {seen['wide_code']}"
+    assert not seen["wide_maths"], f"display formulas wider than the column: {seen['wide_maths']}"
 
     broken = [src for src, url, complete, width in seen["images"] if not (complete and width > 0)]
     assert not broken, f"images that did not load: {broken}"
