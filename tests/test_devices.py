@@ -36,6 +36,7 @@ MAKERS = {("weights", "load"): 1, ("denoisers", "load"): 1, ("xrf", "train_unmix
 def _loads_without_device(code: str) -> list[str]:
     """The calls of :data:`MAKERS` (``weights.load(...)``, ``denoisers.load(...)``,
     ``xrf.train_unmixing(...)``) that give no device."""
+    code = re.sub(r"\\\n\s*", " ", code)  # IPython joins a magic continued with "\\"
     lines = [ln for ln in code.splitlines() if not ln.lstrip().startswith(("%", "!"))]
     tree = ast.parse("\n".join(lines))
     bad = []
