@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mbdl_teach import config, training, weights, xray  # noqa: E402
 from mbdl_teach.recipes import xray as xrecipes  # noqa: E402
+from mbdl_teach.xray import gain_over_regression as gain  # noqa: E402
 
 PANELS, TRAINING_PANELS, SETTINGS = xrecipes.PANELS, xrecipes.TRAINING_PANELS, xrecipes.SETTINGS
 
@@ -105,13 +106,6 @@ def budget_study(size: int, budgets=(150, 300, 600)) -> None:
         print(", ".join(row), flush=True)
 
 
-def gains(a, b, p) -> tuple[float, float]:
-    """x1 and x2 PSNR minus the degree-3 regression split's (dB)."""
-    r1, r2 = xray.regression_split(p.x, p.r1, 3)
-    return (xray.mean_matched_psnr(a, p.x1) - xray.mean_matched_psnr(r1, p.x1),
-            xray.mean_matched_psnr(b, p.x2) - xray.mean_matched_psnr(r2, p.x2))
-
-
 def pretrained(seed: int):
     """The shipped ``xray_pretrained`` (seed 0) or its recipe run with another seed (its
     best state cached in ``checkpoints/xray_pretrained_seed<seed>.pt``)."""
@@ -146,7 +140,7 @@ def unseen(size: int, noise: float, seeds=(0, 1, 2), steps: int = 150,
     for seed in seeds if "pretrained" in methods else ():
         net = pretrained(seed)
         t0 = time.perf_counter()
-        rows = [gains(*xray.separate(p.x, p.r1, net), p) for p in panels]
+        rows = [gain(*xray.separate(p.x, p.r1, net), p).tolist() for p in panels]
         ms = (time.perf_counter() - t0) / len(panels) * 1e3
         res[f"pretrained, seed {seed}"] = rows
         print(f"pre-trained seed {seed} ({ms:.0f} ms/panel): " + summary(rows), flush=True)
@@ -155,7 +149,7 @@ def unseen(size: int, noise: float, seeds=(0, 1, 2), steps: int = 150,
         for p in panels:
             n, _ = train(p, seed, steps, **SETTINGS["method"])
             with torch.no_grad():
-                rows.append(gains(*n(p.x, p.r1), p))
+                rows.append(gain(*n(p.x, p.r1), p).tolist())
         res[f"per-panel, seed {seed}"] = rows
         print(f"per-panel seed {seed} ({(time.perf_counter() - t0) / len(panels):.0f} "
               f"s/panel): " + summary(rows), flush=True)
@@ -178,17 +172,17 @@ def options(size: int, noise: float = 0.01) -> None:
     rows = {}
     for v, c, s in xrecipes.VALIDATION_PANELS:
         p = xray.synthetic_panel(v, c, seed=s, size=size, noise=noise)
-        row = {"pre-trained": gains(*xray.separate(p.x, p.r1, net0), p)}
+        row = {"pre-trained": gain(*xray.separate(p.x, p.r1, net0), p).tolist()}
         for n in (50, 150):
-            row[f"adapted {n}"] = gains(*xray.separate(p.x, p.r1, net0, adapt_steps=n), p)
+            row[f"adapted {n}"] = gain(*xray.separate(p.x, p.r1, net0, adapt_steps=n), p).tolist()
             net = copy.deepcopy(net0).train()
             xray.train_separation(net, p.x, p.r1, n_steps=n, patch=32, batch=8,
                                   check_every=10, patience=3, **SETTINGS["method"])
             with torch.no_grad():
-                row[f"adapted {n}, exclusion stop"] = gains(*net(p.x, p.r1), p)
+                row[f"adapted {n}, exclusion stop"] = gain(*net(p.x, p.r1), p).tolist()
         n, _ = train(p, 0, 150, **SETTINGS["method"])
         with torch.no_grad():
-            row["per-panel"] = gains(*n(p.x, p.r1), p)
+            row["per-panel"] = gain(*n(p.x, p.r1), p).tolist()
         rows[f"{v}/{c}"] = row
         print(f"{v}/{c}: " + ", ".join(f"{k} {a:+.2f}/{b:+.2f}" for k, (a, b) in row.items()),
               flush=True)

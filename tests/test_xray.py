@@ -320,20 +320,23 @@ def test_pretraining_batches_and_a_short_pretraining():
         xray.pretrain_batches(panels + xray.random_panels(1, size=48))
     torch.manual_seed(0)
     net = xray.SeparationNet(2, 16, 4)
-    assert float(xray.gain_over_regression(net, panels[:2]).abs().max()) < 1e-3  # its start
+    assert float(xray.network_gains(net, panels[:2]).abs().max()) < 1e-3  # its start
     hist = xray.pretrain_separation(net, panels, n_steps=40, lr=3e-3, val_panels=panels[:2],
                                     val_every=20, patch=16, batch=8)
     assert hist.val_steps == [20, 40] and net.best_step in (20, 40)
-    assert float(xray.gain_over_regression(net, panels[:2]).mean()) == pytest.approx(
+    assert float(xray.network_gains(net, panels[:2]).mean()) == pytest.approx(
         max(hist.val_values), abs=1e-6)  # it kept its best state
 
 
 def test_shipped_pretrained_network_beats_regression_on_a_panel_of_test_images():
     p = xray.synthetic_panel("coins", "moon", seed=6, size=128, noise=0.01)
     x1, x2 = xray.separate(p.x, p.r1)  # the default: the shipped pre-trained network
-    g1, g2 = xray.gain_over_regression(weights.load("xray_pretrained")[0], [p])[0].tolist()
+    g1, g2 = xray.gain_over_regression(x1, x2, p).tolist()
     r1, r2 = xray.regression_split(p.x, p.r1, 3)
     assert xray.mean_matched_psnr(x2, p.x2) - xray.mean_matched_psnr(r2, p.x2) == pytest.approx(g2, abs=1e-4)
+    assert xray.mean_matched_psnr(x1, p.x1) - xray.mean_matched_psnr(r1, p.x1) == pytest.approx(g1, abs=1e-4)
+    net = weights.load("xray_pretrained")[0]
+    assert xray.network_gains(net, [p])[0].tolist() == pytest.approx([g1, g2], abs=1e-5)
     assert g1 > 0 and g2 > 0
 
 
@@ -429,3 +432,57 @@ def test_conv_dictionary_solves_its_normal_equations_in_closed_form(channels):
     cg = LinearOperator.solve_normal(Xi, rhs, 0.3, cg_n_iter=500, tol=1e-14)
     torch.testing.assert_close(got, cg, rtol=1e-8, atol=1e-9)
     assert Xi.closed_form_solve
+
+
+def test_panel_batches_is_the_one_panel_case_of_pretrain_batches():
+    p = xray.synthetic_panel("astronaut", "coffee", seed=0, size=40)
+    one = xray.panel_batches(p.x, p.r1, patch=16, batch=4, degree=3, x1=p.x1, x2=p.x2)
+    many = xray.pretrain_batches([p], patch=16, batch=4, degree=3)
+    a, b = one(0, torch.Generator().manual_seed(5)), many(0, torch.Generator().manual_seed(5))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # an independent crop: the patch at the position drawn for the first item
+    g = torch.Generator().manual_seed(5)
+    r, c = (torch.randint(0, 40 - 16 + 1, (4,), generator=g) for _ in range(2))
+    assert torch.equal(a["x"][0], p.x[0, :, r[0]:r[0] + 16, c[0]:c[0] + 16])
+    with pytest.raises(ValueError, match="one panel"):
+        xray.panel_batches(torch.cat([p.x, p.x]), torch.cat([p.r1, p.r1]))
+
+
+def test_gain_over_regression_rejects_what_is_not_a_panel():
+    p = xray.synthetic_panel("astronaut", "coffee", seed=0, size=32)
+    assert xray.gain_over_regression(*xray.regression_split(p.x, p.r1, 3), p).abs().max() < 1e-9
+    with pytest.raises(TypeError, match="xray.Panel"):
+        xray.gain_over_regression(p.x, p.x, (p.x, p.r1))
+
+
+def test_pretraining_resumes_to_the_same_network_and_best_state(tmp_path, monkeypatch):
+    panels = xray.random_panels(3, size=32, seed=2)
+
+    def run(ckpt):
+        torch.manual_seed(0)
+        net = xray.SeparationNet(2, 16, 4)
+        hist = xray.pretrain_separation(net, panels, n_steps=40, lr=3e-3,
+                                        val_panels=panels[:2], val_every=10, patch=16,
+                                        batch=4, checkpoint=ckpt)
+        return net, hist
+
+    whole, h_whole = run(tmp_path / "a.pt")
+    gains, calls = xray.training.network_gains, []
+
+    def interrupted(*args, **kw):  # the machine stops at the check of step 30
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return gains(*args, **kw)
+
+    monkeypatch.setattr(xray.training, "network_gains", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b.pt")
+    monkeypatch.setattr(xray.training, "network_gains", gains)
+    assert xray.training.best_checkpoint(tmp_path / "b.pt").is_file()
+    resumed, h_res = run(tmp_path / "b.pt")  # continues from step 20
+    assert h_res.val_steps == h_whole.val_steps == [10, 20, 30, 40]
+    assert h_res.val_values == pytest.approx(h_whole.val_values, abs=1e-6)
+    assert resumed.best_step == whole.best_step
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), k

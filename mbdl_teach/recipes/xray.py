@@ -171,9 +171,11 @@ def train_xray_pretrained(profile: str = "quick", out=None, n_steps: int | None 
     the truth of :data:`PRETRAIN` ``["n_panels"]`` synthetic panels of training images,
     keeping its state of best mean gain over regression on :data:`VALIDATION_PANELS`."""
     ckpt = checkpoint_path("xray_pretrained", checkpoint)
-    net, hist = pretrain(0, n_steps, progress)
-    training.save_checkpoint(ckpt, net, step=net.best_step, history=hist,
-                             extra={"budget": int(n_steps or PRETRAIN["n_steps"])})
+    net, hist = pretrain(0, n_steps, progress, checkpoint=ckpt)  # resumable from ckpt
+    # the best state, with the run's history, is what ships (export reads this file)
+    training.save_checkpoint(xray.training.best_checkpoint(ckpt), net, step=net.best_step,
+                             history=hist, extra={"value": max(hist.val_values),
+                                                  "budget": int(n_steps or PRETRAIN["n_steps"])})
     print(f"xray_pretrained: {hist.steps} steps (best {net.best_step}), {hist.seconds:.0f} s, "
           f"validation gain {max(hist.val_values):+.2f} dB")
     if out is not None:
@@ -186,15 +188,16 @@ def export_xray_pretrained(profile: str = "quick", checkpoint=None, milestones=N
                            directory=None) -> dict:
     """Ship ``xray_pretrained`` with its gain over regression on the validation panels."""
     ckpt = checkpoint_path("xray_pretrained", checkpoint)
-    state = training.load_checkpoint(ckpt)
+    best = xray.training.best_checkpoint(ckpt)
+    state = training.load_checkpoint(best)
     n = int(state["extra"].get("budget", PRETRAIN["n_steps"]))
     net = xray.SeparationNet(**NET)
     net.load_state_dict(state["model"])
     _, val = pretraining_data(0)
-    gain = xray.gain_over_regression(net, val)
+    gain = xray.network_gains(net, val)
     steps = "" if n == PRETRAIN["n_steps"] else f" --steps {n}"
     return weights.export(
-        "xray_pretrained", ckpt, kind="xray_pretrained", config=net.config, profile=profile,
+        "xray_pretrained", best, kind="xray_pretrained", config=net.config, profile=profile,
         command=f"python -m mbdl_teach.recipes xray_pretrained{steps} --export",
         schedule=f"Adam lr {PRETRAIN['lr']:g} (x0.3 after 70 %), {n} steps, "
                  f"{PRETRAIN['patch']}x{PRETRAIN['patch']} patches, batch {PRETRAIN['batch']}, "
@@ -208,4 +211,7 @@ def export_xray_pretrained(profile: str = "quick", checkpoint=None, milestones=N
         note="pre-trained on synthetic panels of training images; separates a new panel "
              "without training (xray.separate's default)",
         extra={"val_gain": [[round(float(v), 2) for v in row] for row in gain],
-               "machine": machine()})
+               "machine": machine(),
+               "resume": f"python -m mbdl_teach.recipes xray_pretrained --steps <more than {n}>"
+                         f" --export  (continues from {ckpt.name}, the last state, and "
+                         f"{best.name}, the best, in {ckpt.parent.name}/ of a clone)"})

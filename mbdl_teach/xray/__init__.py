@@ -35,7 +35,7 @@ from .operators import ConvDictionary, SeparationOperator
 from .exclusion import edge_map, exclusion_loss
 from .network import SeparationNet, ista_codes_step
 from .measures import mean_matched_psnr, mean_matched_ssim
-from .training import (allocate_residual, gain_over_regression, panel_batches,
+from .training import (allocate_residual, gain_over_regression, network_gains, panel_batches,
                        pretrain_batches, pretrain_separation, separate, separation_loss,
                        train_separation)
 
@@ -43,7 +43,7 @@ __all__ = [
     "PIGMENTS", "Panel", "synthetic_panel", "random_panels", "paint_xray", "load_panel", "regression_split",
     "ConvDictionary", "SeparationOperator", "SeparationNet", "ista_codes_step", "edge_map", "exclusion_loss",
     "separation_loss", "panel_batches", "train_separation", "separate", "allocate_residual",
-    "pretrain_batches", "pretrain_separation", "gain_over_regression",
+    "pretrain_batches", "pretrain_separation", "gain_over_regression", "network_gains",
     "mean_matched_psnr",
     "mean_matched_ssim",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import weights
-from ..training import History, fit
+from ..training import History, fit, load_checkpoint, save_checkpoint
 from .checks import check_pair, check_weight
 from .exclusion import exclusion_loss
 from .measures import mean_matched_psnr
@@ -48,30 +49,42 @@ def separation_loss(photo: float = 0.5, exclusion: float = 1.0, supervised: bool
     return loss_fn
 
 
+def _patch_batches(full: dict, patch: int, batch: int) -> Callable:
+    """``batches(step, generator)`` drawing ``batch`` random ``patch`` x ``patch`` patches
+    from the panels stacked in ``full`` (each value a tensor (N, 1, H, W)); the panel of each
+    patch is drawn only when there are several, so one panel's stream is its positions."""
+    n_panels, _, h, w = next(iter(full.values())).shape
+    if not (isinstance(patch, int) and 8 <= patch <= min(h, w)):
+        raise ValueError(f"patch must be an integer in [8, {min(h, w)}], got {patch!r}")
+
+    def batches(step, generator):
+        n = (torch.randint(0, n_panels, (batch,), generator=generator).tolist()
+             if n_panels > 1 else [0] * batch)
+        i = torch.randint(0, h - patch + 1, (batch,), generator=generator).tolist()
+        j = torch.randint(0, w - patch + 1, (batch,), generator=generator).tolist()
+        return {k: torch.stack([v[c, :, a:a + patch, b:b + patch] for c, a, b in zip(n, i, j)])
+                for k, v in full.items()}
+
+    return batches
+
+
 def panel_batches(x, r1, patch: int = 64, batch: int = 16, degree: int = 2,
                   x1=None, x2=None) -> Callable:
     """``batches(step, generator)`` of random patches of one panel, for :func:`training.fit`.
 
     Each batch is a dict with ``x``, ``r1`` and the panel-wide regression split ``x1r``,
     ``x2r`` (computed once on the whole panel), plus ``x1``, ``x2`` when the truth is given.
+    The one-panel case of :func:`pretrain_batches`.
     """
     check_pair(x, r1)
-    h, w = x.shape[-2:]
-    if not (isinstance(patch, int) and 8 <= patch <= min(h, w)):
-        raise ValueError(f"patch must be an integer in [8, {min(h, w)}], got {patch!r}")
+    if x.shape[0] != 1:
+        raise ValueError(f"x must hold one panel (1, 1, H, W), got {tuple(x.shape)}")
     with torch.no_grad():
         x1r, x2r = regression_split(x, r1, degree)
     full = dict(x=x, r1=r1, x1r=x1r, x2r=x2r)
     if x1 is not None:
         full.update(x1=x1, x2=x2)
-
-    def batches(step, generator):
-        i = torch.randint(0, h - patch + 1, (batch,), generator=generator)
-        j = torch.randint(0, w - patch + 1, (batch,), generator=generator)
-        return {k: torch.stack([v[0, :, a:a + patch, b:b + patch] for a, b in zip(i.tolist(), j.tolist())])
-                for k, v in full.items()}
-
-    return batches
+    return _patch_batches(full, patch, batch)
 
 
 def train_separation(net: SeparationNet, x, r1, n_steps: int = 300, lr: float = 3e-4,
@@ -164,44 +177,52 @@ def pretrain_batches(panels: list[Panel], patch: int = 32, batch: int = 16,
     shapes = {tuple(p.x.shape[-2:]) for p in panels}
     if len(shapes) != 1:
         raise ValueError(f"the panels must have one size, got {sorted(shapes)}")
-    (h, w), = shapes
-    if not (isinstance(patch, int) and 8 <= patch <= min(h, w)):
-        raise ValueError(f"patch must be an integer in [8, {min(h, w)}], got {patch!r}")
     with torch.no_grad():
         splits = [regression_split(p.x, p.r1, degree) for p in panels]
     full = {"x": torch.cat([p.x for p in panels]), "r1": torch.cat([p.r1 for p in panels]),
             "x1r": torch.cat([s[0] for s in splits]), "x2r": torch.cat([s[1] for s in splits]),
             "x1": torch.cat([p.x1 for p in panels]), "x2": torch.cat([p.x2 for p in panels])}
-
-    def batches(step, generator):
-        n = torch.randint(0, len(panels), (batch,), generator=generator).tolist()
-        i = torch.randint(0, h - patch + 1, (batch,), generator=generator).tolist()
-        j = torch.randint(0, w - patch + 1, (batch,), generator=generator).tolist()
-        return {k: torch.stack([v[c, :, a:a + patch, b:b + patch] for c, a, b in zip(n, i, j)])
-                for k, v in full.items()}
-
-    return batches
+    return _patch_batches(full, patch, batch)
 
 
-def gain_over_regression(net: SeparationNet, panels: list[Panel], degree: int = 3) -> torch.Tensor:
-    """PSNR of the network's split minus the regression split's, per panel and component.
+def gain_over_regression(x1: torch.Tensor, x2: torch.Tensor, panel: Panel,
+                         degree: int = 3) -> torch.Tensor:
+    """PSNR of a split ``(x1, x2)`` of ``panel`` minus the regression split's.
+
+    Parameters
+    ----------
+    x1, x2 : Tensor, shape (1, 1, H, W)
+        A separation of ``panel.x`` (any method's output).
+    panel : Panel
+        With its truth ``x1``, ``x2``.
+    degree : int
+        The regression's degree (3, the course's baseline).
+
+    Returns
+    -------
+    Tensor, shape (2,)
+        The gain for ``x1`` and for ``x2`` (dB, each after mean matching).
+    """
+    if not isinstance(panel, Panel):
+        raise TypeError(f"panel must be an xray.Panel, got {type(panel).__name__}")
+    r = regression_split(panel.x, panel.r1, degree)
+    return torch.tensor([mean_matched_psnr(e.cpu(), t) - mean_matched_psnr(b, t)
+                         for e, b, t in zip((x1, x2), r, (panel.x1, panel.x2))])
+
+
+def network_gains(net: SeparationNet, panels: list[Panel], degree: int = 3) -> torch.Tensor:
+    """:func:`gain_over_regression` of ``net``'s split of every panel (in eval mode).
 
     Returns
     -------
     Tensor, shape (len(panels), 2)
-        ``[:, 0]`` for ``x1``, ``[:, 1]`` for ``x2`` (dB, after mean matching).
     """
-    out = []
     was = net.training
     net.eval()
     with torch.no_grad():
-        for p in panels:
-            r = regression_split(p.x, p.r1, degree)
-            a = net(p.x, p.r1)
-            out.append([mean_matched_psnr(a[c], t) - mean_matched_psnr(r[c], t)
-                        for c, t in enumerate((p.x1, p.x2))])
+        out = torch.stack([gain_over_regression(*net(p.x, p.r1), p, degree) for p in panels])
     net.train(was)
-    return torch.tensor(out)
+    return out
 
 
 def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 1500,
@@ -213,8 +234,13 @@ def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 
     The loss is the supervised one of :func:`separation_loss` on patches of ``panels``
     (:func:`pretrain_batches`); Adam at ``lr``, decayed by 0.3 after 70 % of the steps.
     With ``val_panels``, every ``val_every`` steps the mean gain over the regression split
-    on them (x1 and x2 averaged, :func:`gain_over_regression`) is recorded and the network
+    on them (x1 and x2 averaged, :func:`network_gains`) is recorded and the network
     returns to its best state; without, it keeps the last state.
+
+    With ``checkpoint`` the run is resumable: :func:`training.fit` keeps the last state
+    there (model, optimizer, schedule, random state), and the best state so far is kept
+    beside it in ``<checkpoint stem>.best.pt``; a run with more ``n_steps`` continues from
+    both.
 
     Returns
     -------
@@ -224,11 +250,25 @@ def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 
         raise TypeError(f"net must be a SeparationNet, got {type(net).__name__}")
     batches = pretrain_batches(panels, patch, batch, net.degree)
     best = {"value": -float("inf"), "state": None, "step": n_steps}
+    best_file = start = None
+    if checkpoint is not None:
+        best_file = best_checkpoint(checkpoint)
+        if Path(checkpoint).is_file():
+            start = int(load_checkpoint(checkpoint)["step"])
+            if best_file.is_file():
+                kept = load_checkpoint(best_file)
+                best.update(value=kept["extra"]["value"], state=kept["model"],
+                            step=kept["step"])
+    checks = [start or 0]
 
     def val_fn(model):
-        v = float(gain_over_regression(model, val_panels, model.degree).mean())
+        checks[0] = min(checks[0] + val_every, n_steps)  # fit's check steps
+        v = float(network_gains(model, val_panels, model.degree).mean())
         if v > best["value"]:
-            best.update(value=v, state={k: t.clone() for k, t in model.state_dict().items()})
+            best.update(value=v, step=checks[0],
+                        state={k: t.detach().clone() for k, t in model.state_dict().items()})
+            if best_file is not None:
+                save_checkpoint(best_file, model, step=checks[0], extra={"value": v})
         return v
 
     hist = fit(net, separation_loss(supervised=True), batches, n_steps, lr=lr,
@@ -237,11 +277,17 @@ def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 
                checkpoint=checkpoint, desc="pre-training")
     if best["state"] is not None:
         net.load_state_dict(best["state"])
-        net.best_step = hist.val_steps[hist.val_values.index(max(hist.val_values))]
+        net.best_step = best["step"]
     else:
         net.best_step = hist.steps
     net.eval()
     return hist
+
+
+def best_checkpoint(checkpoint) -> Path:
+    """Where :func:`pretrain_separation` keeps the best state beside ``checkpoint``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".best.pt")
 
 
 def separate(x: torch.Tensor, r1: torch.Tensor, net: SeparationNet | None = None,
@@ -312,7 +358,7 @@ def check_pretrained(net: nn.Module, info: dict) -> None:
     d = info["data"]
     val = [synthetic_panel(v, c, seed=s, size=d["size"], noise=d["val_noise"])
            for v, c, s in d["validation_panels"]]
-    got = gain_over_regression(net, val)
+    got = network_gains(net, val)
     want = torch.tensor(info["val_gain"])
     assert (got - want).abs().max() < 0.05, f"gains {got.tolist()}, manifest {want.tolist()}"
 
