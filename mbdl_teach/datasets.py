@@ -112,9 +112,9 @@ def fetch(name: str, directory: str | Path | None = None, base_url: str | None =
                if not (folder / f).is_file() or _sha256(folder / f) != h]
     bar = None
     if missing and progress:
-        from tqdm.auto import tqdm
+        from .widgets import progress_bar
 
-        bar = tqdm(total=len(missing), desc=f"fetching {name}", leave=False)
+        bar = progress_bar(total=len(missing), desc=f"fetching {name}")
     for f in missing:
         try:
             _download(url + f, folder / f)

@@ -296,7 +296,8 @@ def fit(
     log_every : int, optional
         Print the mean loss every ``log_every`` steps (rounded to 4 significant digits).
     progress : bool
-        Show a ``tqdm`` progress bar.
+        Show a progress bar (:func:`mbdl_teach.widgets.progress_bar`: a live bar in a
+        notebook or a terminal, one line of text on a batch-executed page).
     device : str or torch.device, optional
         Where to train (default: where the model's parameters are).
     seed : int
@@ -334,9 +335,9 @@ def fit(
         checkpoint_every = val_every
     bar = None
     if progress and start < n_steps and run.rank == 0:
-        from tqdm.auto import tqdm
+        from .widgets import progress_bar
 
-        bar = tqdm(total=n_steps, initial=start, desc=desc, leave=False)
+        bar = progress_bar(total=n_steps, initial=start, desc=desc)
     running: list[float] = []
     run.clock = time.perf_counter()
     model.train()

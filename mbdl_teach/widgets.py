@@ -129,3 +129,70 @@ def interact(
     fig.tight_layout()
     plt.show()
     return fig
+
+
+# ------------------------------------------------------------------ progress
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class TextProgress:
+    """A progress bar for a page that cannot show a live one: one line of text at the end.
+
+    The book's pages are executed in batch (``MBDL_STATIC_WIDGETS=1``), where a widget bar
+    would be stored as an empty box; this prints ``"<desc>: <n>/<total> in <s> s, <postfix>"``
+    once, when the loop closes. It has the part of ``tqdm``'s interface the package uses:
+    ``update``, ``set_postfix``, ``close`` and iteration over ``iterable``.
+    """
+
+    def __init__(self, iterable=None, total: int | None = None, desc: str = "",
+                 initial: int = 0, file=None):
+        import time
+
+        self.iterable, self.desc, self.n, self.start_n = iterable, desc, initial, initial
+        self.total = total if total is not None or iterable is None else len(iterable)
+        self.postfix, self.file, self.closed = "", file, False
+        self._t0, self._clock = time.perf_counter(), time.perf_counter
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.n += 1
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        total = f"/{self.total}" if self.total is not None else ""
+        line = f"{self.desc}: {self.n}{total} in {self._clock() - self._t0:.0f} s"
+        print(line + (f", {self.postfix}" if self.postfix else ""),
+              file=self.file or sys.stdout, flush=True)
+
+
+def progress_bar(iterable=None, total: int | None = None, desc: str = "", initial: int = 0):
+    """A progress bar that fits where it is shown.
+
+    A live notebook (:func:`is_live`): ``tqdm``'s widget bar. A kernel that cannot show
+    widgets, or the book's batch execution (``MBDL_STATIC_WIDGETS=1``): :class:`TextProgress`,
+    one line of text when the loop ends. A script or a terminal: ``tqdm``'s text bar.
+    The bar is removed when it closes (``leave=False``) except for the one line of text.
+    """
+    if _in_kernel() and not is_live():
+        return TextProgress(iterable, total=total, desc=desc, initial=initial)
+    if is_live():
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, initial=initial, leave=False)

@@ -387,9 +387,9 @@ def _reverse(model: DiffusionModel, x: Tensor, n_steps: int, x0_fn: Callable, st
     ts = model.schedule.timesteps(n_steps)
     it = range(len(ts))
     if progress:
-        from tqdm.auto import tqdm
+        from ..widgets import progress_bar
 
-        it = tqdm(it, desc=desc, leave=False)
+        it = progress_bar(it, desc=desc)
     x0 = x
     for i in it:
         t = ts[i]
