@@ -223,3 +223,41 @@ def plot_unrolled_graph(n_layers: int = 3, ax=None):
     ax.set_title("LISTA: %d unrolled ISTA iterations with learned $W_e^k, S^k, \\theta_k$" % n_layers,
                  fontsize=10)
     return ax
+
+
+def label_peaks(ax, positions, heights, names, min_gap: float, step: float = 10.0,
+                fontsize: float = 8, **kw) -> list:
+    """Name peaks of a curve without letting neighbouring names overlap.
+
+    Each name sits just above its point ``(position, height)``; a name closer than
+    ``min_gap`` (in data units along x) to the previous one, left to right, is lifted by
+    ``step`` points more than it, above the highest peak of its cluster so far, so a
+    cluster of close peaks reads as a small staircase.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    positions, heights : sequences of float, length n
+        Where each peak is (data coordinates).
+    names : sequence of str, length n
+    min_gap : float
+        Closer than this along x, two names would overlap at ``fontsize``.
+    step : float
+        The lift per crowded neighbour, in points.
+
+    Returns
+    -------
+    list of the annotations, left to right.
+    """
+    if not len(positions) == len(heights) == len(names):
+        raise ValueError(f"positions, heights and names must have one length, got "
+                         f"{len(positions)}, {len(heights)} and {len(names)}")
+    out, prev, lift, top = [], None, 0.0, None
+    for x, y, name in sorted(zip(positions, heights, names), key=lambda t: t[0]):
+        crowded = prev is not None and x - prev < min_gap
+        lift = lift + step if crowded else 0.0
+        top = max(top, y) if crowded else y  # a crowded name stands above the highest so far
+        prev = x
+        out.append(ax.annotate(name, (x, top), xytext=(0, 3 + lift), textcoords="offset points",
+                               ha="center", fontsize=fontsize, **kw))
+    return out

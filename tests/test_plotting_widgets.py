@@ -70,3 +70,21 @@ def test_plot_winnet_diagram_draws_the_blocks_within_the_page_width():
     _, ax = plt.subplots()
     assert plotting.plot_winnet_diagram(ax=ax) is ax.figure
     plt.close(ax.figure)
+
+
+def test_label_peaks_lifts_names_that_would_overlap():
+    fig, ax = plt.subplots()
+    ax.plot([0, 10], [0, 1])
+    got = plotting.label_peaks(ax, [5.0, 1.0, 5.2, 5.3, 9.0], [0.9, 0.5, 0.6, 0.7, 0.2],
+                               ["c", "a", "d", "e", "f"], min_gap=0.35)
+    assert [a.get_text() for a in got] == ["a", "c", "d", "e", "f"]
+    lifts = [a.xyann[1] for a in got]  # offsets in points
+    assert lifts == [3, 3, 13, 23, 3]
+    anchors = [a.xy[1] for a in got]  # a crowded name above the highest peak of its cluster
+    assert anchors == [0.5, 0.9, 0.9, 0.9, 0.2]
+    fig.canvas.draw()  # and the drawn boxes of the crowded names do not overlap
+    boxes = [a.get_window_extent() for a in got[1:4]]
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(3) for j in range(i + 1, 3))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one length"):
+        plotting.label_peaks(ax, [1.0], [1.0, 2.0], ["a"], min_gap=0.3)
