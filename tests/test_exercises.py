@@ -110,3 +110,40 @@ def test_chapter_05_checker():
     assert exercises.check_hqs_fourier_x_step(exercises.reference_hqs_fourier_x_step)
     no_z = lambda y, z, otf, b: torch.fft.ifft2(otf.conj() * torch.fft.fft2(y) / (otf.abs() ** 2 + b)).real  # noqa: E731
     assert not exercises.check_hqs_fourier_x_step(no_z)
+
+
+def _loop_adjoint(y, weight, s):
+    """The adjoint written as the exercise asks: each tap scattered back."""
+    B, C, h, w = y.shape
+    k = weight.shape[-1]
+    x = y.new_zeros(B, 1, (h - 1) * s + k, (w - 1) * s + k)
+    for a in range(k):
+        for b in range(k):
+            x[:, 0, a:a + (h - 1) * s + 1:s, b:b + (w - 1) * s + 1:s] += (
+                y * weight[:, 0, a, b].view(1, -1, 1, 1)).sum(1)
+    return x
+
+
+def test_strided_adjoint_checker_wants_the_taps_not_conv_transpose2d():
+    import torch.nn.functional as F
+
+    from mbdl_teach import exercises
+
+    assert exercises.check_strided_adjoint(_loop_adjoint)
+
+    def given_away(y, weight, s):
+        return F.conv_transpose2d(y, weight, stride=s)
+
+    def given_away_by_name(y, weight, s):
+        return torch.conv_transpose2d(y, weight, stride=s)
+
+    for fn in (given_away, given_away_by_name):
+        res = exercises.check_strided_adjoint(fn)
+        assert not res and "without conv_transpose2d" in str(res.message)
+    assert F.conv_transpose2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1)).shape == (1, 1, 2, 2)
+
+    def no_stride(y, weight, s):  # a wrong answer: the taps scattered as if s were 1
+        return _loop_adjoint(y, weight, 1)[..., :(y.shape[2] - 1) * s + weight.shape[-1],
+                                           :(y.shape[3] - 1) * s + weight.shape[-1]]
+
+    assert not exercises.check_strided_adjoint(no_stride)
