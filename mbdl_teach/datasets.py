@@ -112,7 +112,7 @@ def fetch(name: str, directory: str | Path | None = None, base_url: str | None =
                if not (folder / f).is_file() or _sha256(folder / f) != h]
     bar = None
     if missing and progress:
-        from .widgets import progress_bar
+        from .progress import progress_bar
 
         bar = progress_bar(total=len(missing), desc=f"fetching {name}")
     for f in missing:

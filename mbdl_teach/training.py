@@ -296,7 +296,7 @@ def fit(
     log_every : int, optional
         Print the mean loss every ``log_every`` steps (rounded to 4 significant digits).
     progress : bool
-        Show a progress bar (:func:`mbdl_teach.widgets.progress_bar`: a live bar in a
+        Show a progress bar (:func:`mbdl_teach.progress.progress_bar`: a live bar in a
         notebook or a terminal, one line of text on a batch-executed page).
     device : str or torch.device, optional
         Where to train (default: where the model's parameters are).
@@ -335,7 +335,7 @@ def fit(
         checkpoint_every = val_every
     bar = None
     if progress and start < n_steps and run.rank == 0:
-        from .widgets import progress_bar
+        from .progress import progress_bar
 
         bar = progress_bar(total=n_steps, initial=start, desc=desc)
     running: list[float] = []

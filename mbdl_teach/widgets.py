@@ -14,58 +14,11 @@ and the outputs stay deterministic:
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 
-ENV_STATIC = "MBDL_STATIC_WIDGETS"
-
-
-def _static_forced() -> bool:
-    return os.environ.get(ENV_STATIC, "").strip().lower() in ("1", "true", "yes")
-
-
-def _colab_can_render(major: int) -> bool:
-    """Colab's frontend renders ipywidgets 7 by itself; 8.x needs its custom manager."""
-    if major < 8:
-        return True
-    try:
-        from google.colab import output  # type: ignore[import-not-found]
-
-        output.enable_custom_widget_manager()
-    except Exception:  # an old or unusual Colab: fall back to the static grid
-        return False
-    return True
-
-
-def is_live() -> bool:
-    """True when a person can move sliders: a kernel with a widget frontend, not batch.
-
-    False under ``MBDL_STATIC_WIDGETS=1``, without an IPython kernel, without ipywidgets
-    (or with a version this module does not know, outside 7.x and 8.x), and on Colab with
-    ipywidgets 8.x when its custom widget manager cannot be enabled.
-    """
-    if _static_forced():
-        return False
-    try:
-        import ipywidgets
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return False
-    try:
-        major = int(str(ipywidgets.__version__).split(".")[0])
-    except ValueError:
-        return False
-    if major not in (7, 8):
-        return False
-    if "google.colab" in sys.modules:
-        return _colab_can_render(major)
-    return True
+from .progress import ENV_STATIC, TextProgress, is_live, progress_bar  # noqa: F401
 
 
 def interact(
@@ -129,70 +82,3 @@ def interact(
     fig.tight_layout()
     plt.show()
     return fig
-
-
-# ------------------------------------------------------------------ progress
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-class TextProgress:
-    """A progress bar for a page that cannot show a live one: one line of text at the end.
-
-    The book's pages are executed in batch (``MBDL_STATIC_WIDGETS=1``), where a widget bar
-    would be stored as an empty box; this prints ``"<desc>: <n>/<total> in <s> s, <postfix>"``
-    once, when the loop closes. It has the part of ``tqdm``'s interface the package uses:
-    ``update``, ``set_postfix``, ``close`` and iteration over ``iterable``.
-    """
-
-    def __init__(self, iterable=None, total: int | None = None, desc: str = "",
-                 initial: int = 0, file=None):
-        import time
-
-        self.iterable, self.desc, self.n, self.start_n = iterable, desc, initial, initial
-        self.total = total if total is not None or iterable is None else len(iterable)
-        self.postfix, self.file, self.closed = "", file, False
-        self._t0, self._clock = time.perf_counter(), time.perf_counter
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-
-    def set_postfix(self, **values) -> None:
-        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
-
-    def __iter__(self):
-        for item in self.iterable:
-            yield item
-            self.n += 1
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        total = f"/{self.total}" if self.total is not None else ""
-        line = f"{self.desc}: {self.n}{total} in {self._clock() - self._t0:.0f} s"
-        print(line + (f", {self.postfix}" if self.postfix else ""),
-              file=self.file or sys.stdout, flush=True)
-
-
-def progress_bar(iterable=None, total: int | None = None, desc: str = "", initial: int = 0):
-    """A progress bar that fits where it is shown.
-
-    A live notebook (:func:`is_live`): ``tqdm``'s widget bar. A kernel that cannot show
-    widgets, or the book's batch execution (``MBDL_STATIC_WIDGETS=1``): :class:`TextProgress`,
-    one line of text when the loop ends. A script or a terminal: ``tqdm``'s text bar.
-    The bar is removed when it closes (``leave=False``) except for the one line of text.
-    """
-    if _in_kernel() and not is_live():
-        return TextProgress(iterable, total=total, desc=desc, initial=initial)
-    if is_live():
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-    return tqdm(iterable, total=total, desc=desc, initial=initial, leave=False)

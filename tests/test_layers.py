@@ -14,7 +14,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "mbdl_teach"
 
 LAYERS = {
-    "core": ["config", "data", "datasets", "metrics", "plotting", "checks", "operators",
+    "core": ["config", "data", "datasets", "metrics", "plotting", "checks", "operators", "progress",
              "weights", "training", "unfolding"],
     "transforms": ["wavelets", "lifting", "inn"],
     "priors": ["denoisers", "diffusion"],

@@ -1,14 +1,14 @@
-"""The progress bar that fits where it is shown (widgets.progress_bar)."""
+"""The progress bar that fits where it is shown (progress.progress_bar)."""
 
 import pytest
 import torch
 from tqdm import tqdm as text_tqdm
 
-from mbdl_teach import training, widgets
+from mbdl_teach import progress, training, widgets
 
 
 def test_text_progress_prints_one_line_when_it_closes(capsys):
-    bar = widgets.TextProgress(total=5, desc="training", initial=1)
+    bar = progress.TextProgress(total=5, desc="training", initial=1)
     for _ in range(4):
         bar.update(1)
     bar.set_postfix(loss="0.0123")
@@ -21,22 +21,22 @@ def test_text_progress_prints_one_line_when_it_closes(capsys):
 
 
 def test_text_progress_wraps_an_iterable(capsys):
-    seen = list(widgets.TextProgress(range(3), desc="sampling"))
+    seen = list(progress.TextProgress(range(3), desc="sampling"))
     assert seen == [0, 1, 2]
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("sampling: 3/3 in ")
 
 
 def test_progress_bar_picks_text_in_a_kernel_that_cannot_show_widgets(monkeypatch):
-    assert isinstance(widgets.progress_bar(total=2), text_tqdm)  # a script: tqdm's text bar
-    monkeypatch.setattr(widgets, "_in_kernel", lambda: True)
-    monkeypatch.setenv(widgets.ENV_STATIC, "1")  # the book's batch execution
-    assert isinstance(widgets.progress_bar(total=2), widgets.TextProgress)
+    assert isinstance(progress.progress_bar(total=2), text_tqdm)  # a script: tqdm's text bar
+    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    monkeypatch.setenv(progress.ENV_STATIC, "1")  # the book's batch execution
+    assert isinstance(progress.progress_bar(total=2), progress.TextProgress)
 
 
 def test_fit_shows_its_progress_as_one_line_on_a_batch_executed_page(monkeypatch, capsys):
-    monkeypatch.setattr(widgets, "_in_kernel", lambda: True)
-    monkeypatch.setenv(widgets.ENV_STATIC, "1")
+    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    monkeypatch.setenv(progress.ENV_STATIC, "1")
     net = torch.nn.Linear(2, 1)
     x = torch.randn(8, 2)
     training.fit(net, lambda m, b: (m(b) ** 2).mean(), lambda step, g: x, n_steps=6,
@@ -48,7 +48,11 @@ def test_fit_shows_its_progress_as_one_line_on_a_batch_executed_page(monkeypatch
 
 @pytest.mark.parametrize("bad", [None])
 def test_text_progress_without_total_says_the_count(capsys, bad):
-    bar = widgets.TextProgress(total=bad, desc="steps")
+    bar = progress.TextProgress(total=bad, desc="steps")
     bar.update(3)
     bar.close()
     assert capsys.readouterr().out.startswith("steps: 3 in ")
+
+
+def test_widgets_shows_the_same_functions():
+    assert widgets.is_live is progress.is_live and widgets.progress_bar is progress.progress_bar

@@ -387,7 +387,7 @@ def _reverse(model: DiffusionModel, x: Tensor, n_steps: int, x0_fn: Callable, st
     ts = model.schedule.timesteps(n_steps)
     it = range(len(ts))
     if progress:
-        from ..widgets import progress_bar
+        from ..progress import progress_bar
 
         it = progress_bar(it, desc=desc)
     x0 = x
