@@ -236,6 +236,30 @@ def test_unfolded_newton_start_and_training_step(problem):
         lfm.UnfoldedLFM(op, (7, 7), rank=1000)
 
 
+def test_multiplicative_layers_untrained_are_isra_steps(problem):
+    """With the full rank and no floor, an untrained multiplicative layer is one ISRA step
+    from the previous layer's output; trained, its numbers get gradients."""
+    o, op, x, y = problem
+    M = o.n_depths * o.voxels**2
+    net = lfm.UnfoldedLFM(op, (7, 7), n_layers=4, rank=M, multiplicative=2).double()
+    with torch.no_grad():
+        net.m_log_floor.fill_(-math.inf)
+        x2 = net(y, n_layers=2)
+        ref = solvers.isra(y, op, 2, x0=x2)[0]
+        torch.testing.assert_close(net(y), ref, rtol=0, atol=1e-4 * float(ref.max()))
+        # with its floor, light reaches voxels the additive layers left at zero
+        net.m_log_floor.fill_(math.log(1e-2))
+        out = net(y, n_layers=3)
+        assert bool((x2 == 0).any()) and bool((out[x2 == 0] > 0).all())
+    loss = lfm.lfm_loss(op)(net, (y, x, torch.tensor([True])))
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    assert sum(p.numel() for p in net.parameters()) == 2 * (2 * M + 1 + 5) + 2 * (2 * M + 2 * 5)
+    for bad in (3, -1, True):
+        with pytest.raises(ValueError, match="multiplicative must be"):
+            lfm.UnfoldedLFM(op, (7, 7), n_layers=3, rank=20, multiplicative=bad)
+
+
 def test_unfolded_keeps_nothing_of_a_call_and_converts_with_to(problem):
     """Side information goes through arguments (two calls do not interfere), and
     .to(dtype) converts the complex eigenvector buffers instead of dropping their

@@ -117,6 +117,34 @@ def test_adapt_is_deterministic_given_the_generator(setup):
     assert not torch.equal(run[0].a1, run[2].a1)
 
 
+def test_adapt_proximity_and_labelled_terms(setup):
+    """A strong proximity penalty keeps the numbers near the trained ones; a labelled
+    synthetic term changes the result, and its data are checked."""
+    op, x, y, net = setup
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    free = lfm.adapt(net, y, n_steps=20, lr=1e-2, batch=2, generator=g())
+    held = lfm.adapt(net, y, n_steps=20, lr=1e-2, batch=2, generator=g(), proximity=1e6)
+
+    def moved(a):
+        pairs = zip(a.parameters(), net.parameters())
+        return sum(float(((p - q).detach() ** 2).sum()) for p, q in pairs)
+
+    assert moved(held) < 0.1 * moved(free)
+    yl = op(x)
+    lab = lfm.adapt(net, y, n_steps=20, lr=1e-2, batch=2, generator=g(), labelled=(x, yl))
+    assert not torch.equal(lab.a2, free.a2)
+    with pytest.raises(ValueError, match="proximity"):
+        lfm.adapt(net, y, proximity=-1.0)
+    with pytest.raises(TypeError, match="pair"):
+        lfm.adapt(net, y, labelled=x)
+    with pytest.raises(ValueError, match="lenslets"):
+        lfm.adapt(net, y, labelled=(x[..., :-3], yl))
+    with pytest.raises(ValueError, match="float32"):
+        lfm.adapt(net, y, labelled=(x.float(), yl.float()))
+    with pytest.raises(ValueError, match="photons"):
+        lfm.adapt(net, y, labelled=(x, yl), photons=(10.0, 1.0))
+
+
 def test_adapt_progress(setup, capsys):
     _, _, y, net = setup
     lfm.adapt(net, y, n_steps=4, batch=1, progress=True)
@@ -146,3 +174,21 @@ def test_adapt_errors(setup):
         lfm.adapt(net, y, lr=-1.0)
     with pytest.raises(TypeError, match="Generator"):
         lfm.adapt(net, y, generator=0)
+
+
+def test_shipped_unseen_sample_network_never_saw_beads_and_adapts():
+    """Chapter 10's unseen-sample network: trained on neurons and nuclei only (beads stay
+    unseen), its last layer multiplicative; adapt fine-tunes that layer's numbers too."""
+    from mbdl_teach import weights
+
+    net, info = weights.load("lfm_unfolded_mult")
+    assert "beads" not in info["data"]["kinds"] and net.multiplicative == 1
+    assert (net.n_layers, net.rank) == (3, 96)
+    g = torch.Generator().manual_seed(3)
+    o = lfm.Optics()
+    x = torch.stack([lfm.synthetic_volume(o, net.grid, seed=g, kind="beads") for _ in range(2)])
+    y = lfm.add_noise(net.op(x), 300.0, seed=g).clamp_min(0)
+    a = lfm.adapt(net, y, n_steps=3, batch=2, generator=torch.Generator().manual_seed(0))
+    assert a.multiplicative == 1 and not torch.equal(a.m_num, net.m_num)
+    with torch.no_grad():
+        assert a(y).shape == x.shape

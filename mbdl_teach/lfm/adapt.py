@@ -4,8 +4,10 @@
   kept by the ``r`` leading eigenvectors of every frequency's ``H^T H`` (the only directions
   an :class:`~mbdl_teach.lfm.UnfoldedLFM` of that rank ever updates);
 * :func:`adapt` - fine-tune a trained network on a user's own light fields, *without* their
-  volumes: the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss` alone,
-  ``||H x_T - y||^2 / ||y||^2``, on the unlabelled light fields.
+  volumes: the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss`,
+  ``||H x_T - y||^2 / ||y||^2``, on the unlabelled light fields; optionally with a labelled
+  term on synthetic volumes of the network's own training kinds, or a penalty that keeps
+  the learned numbers near the trained ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from .data import volume_psnr
+from .data import add_noise, volume_psnr
 from .forward import LightField
 from .recon import UnfoldedLFM, lfm_loss
 
@@ -30,9 +32,11 @@ def subspace_psnr(op: LightField, truth: torch.Tensor,
     """PSNR of the truth projected onto the leading-rank eigen-subspace, per rank.
 
     Per spatial frequency ``f`` of the lenslet grid, ``H^T H`` is ``G(f) = U Lambda U^H``
-    (:meth:`LightField.eig`); a rank-``r`` :class:`UnfoldedLFM` starts at 0 and only ever
-    adds vectors of ``U_r(f)`` (then a ReLU and a threshold). ``U_r U_r^H x`` is what such a
-    network could at best return before its ReLU, with noise-free data: its ceiling.
+    (:meth:`LightField.eig`); a rank-``r`` :class:`UnfoldedLFM` starts at 0 and its additive
+    layers only ever add vectors of ``U_r(f)`` (then a ReLU and a threshold).
+    ``U_r U_r^H x`` is what such a network could at best return before its ReLU, with
+    noise-free data: its ceiling (a multiplicative layer, which scales each voxel, can
+    leave the subspace).
 
     Parameters
     ----------
@@ -74,7 +78,9 @@ def subspace_psnr(op: LightField, truth: torch.Tensor,
 
 def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: float = 3e-3,
           batch: int = 4, generator: torch.Generator | None = None,
-          progress: bool = False) -> UnfoldedLFM:
+          progress: bool = False, proximity: float = 0.0,
+          labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
+          photons: tuple[float, float] = (50.0, 5000.0)) -> UnfoldedLFM:
     """A copy of ``net`` fine-tuned on unlabelled light fields (no volumes needed).
 
     The loss is the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss`: the light field
@@ -87,9 +93,15 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
 
     It can also do harm: the re-synthesis term rewards explaining the noise and the model's
     error too (chapter 10, section 9). Measured (``benchmarks/lfm_reconstruction.py
-    --unseen``): on beads, which ``lfm_unfolded_mixed`` never saw, 200 steps gain 0.3-0.6 dB
-    (still 1-1.7 dB under ISRA); on nuclei, where the neuron-trained ``lfm_unfolded``
-    already beats ISRA, they cost it 1.5-1.9 dB. Adapt where the network is visibly off,
+    --unseen``, 8 test volumes): on beads, which ``lfm_unfolded_mult`` never saw, 200 steps
+    gain 1.3-1.4 dB (31.4 -> 32.7-32.8 dB; still 0.5-1.0 dB under ISRA on every volume);
+    ``lfm_unfolded_mixed``, without a multiplicative layer, gains only 0.3-0.6 dB. On nuclei,
+    where the neuron-trained ``lfm_unfolded`` already beats ISRA, the re-synthesis term
+    alone costs it 1.5 dB (4 validation volumes, 100 photons: 26.41 -> 24.92 dB);
+    ``labelled=`` 8 synthetic neuron volumes keeps it at 26.30, ``proximity=100`` at 26.41
+    (it hardly moves). Both also hold back the gain on beads (``lfm_unfolded_mult``, 4
+    validation volumes: 31.55 -> 33.00 dB alone, 32.22 with the labelled term, 32.23 with
+    ``proximity=10``), so neither is on by default. Adapt where the network is visibly off,
     and compare before and after.
 
     Parameters
@@ -111,11 +123,25 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         the same for the same inputs.
     progress : bool
         Print the re-synthesis loss every ``n_steps // 10`` steps and the time taken.
+    proximity : float
+        Weight of a penalty that keeps the learned numbers near the trained ones:
+        ``proximity * mean((theta - theta_0)^2)`` over every learned number (default 0).
+    labelled : (volumes, light fields), optional
+        Labelled *synthetic* data of the kinds the network was trained on (no user labels:
+        e.g. ``lfm.FineModel(net.optics).sample(net.grid, 8, seed=..., kind="nuclei")``),
+        volumes (L, D, h*s, w*s) and their clean light fields (L, 1, h*N, w*N), on the
+        network's device and dtype. Each step then adds the labelled term of
+        :func:`~mbdl_teach.lfm.lfm_loss` on ``batch`` of them, with fresh noise at a photon
+        level drawn log-uniformly in ``photons`` (the chapter's semi-supervised loss, its
+        unlabelled part being the user's light fields).
+    photons : (low, high)
+        The photon range of the labelled term's noise.
 
     Returns
     -------
     UnfoldedLFM
-        The adapted copy, in eval mode, with ``adapt_history`` (the loss per step) attached.
+        The adapted copy, in eval mode, with ``adapt_history`` (the re-synthesis loss per
+        step) attached.
     """
     if not isinstance(net, UnfoldedLFM):
         raise TypeError(f"net must be an lfm.UnfoldedLFM, got {type(net).__name__}")
@@ -145,6 +171,12 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         raise ValueError(f"lr must be a number > 0, got {lr!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if not (isinstance(proximity, (int, float)) and math.isfinite(proximity) and proximity >= 0):
+        raise ValueError(f"proximity must be a number >= 0, got {proximity!r}")
+    if labelled is not None:
+        _check_labelled(net, labelled, light_fields)
+        if not (len(photons) == 2 and 0 < photons[0] <= photons[1]):
+            raise ValueError(f"photons must be (low, high) with 0 < low <= high, got {photons!r}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     B = light_fields.shape[0]
     batch = min(batch, B)
@@ -155,8 +187,16 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         q.requires_grad_(True)
     model.train()
     loss_fn = lfm_loss(model.op, resynthesis=1.0)
+    sup_fn = lfm_loss(model.op, resynthesis=0.0)
+    start = [q.detach().clone() for q in model.parameters()]
+    n_numbers = sum(q.numel() for q in start)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     none = torch.zeros(batch, dtype=torch.bool, device=light_fields.device)
+    if labelled is not None:
+        xl, yl = labelled
+        lab_batch = min(batch, len(xl))
+        every_one = torch.ones(lab_batch, dtype=torch.bool, device=light_fields.device)
+        lo, hi = math.log(photons[0]), math.log(photons[1])
     history = []
     t0 = time.perf_counter()
     every = max(1, n_steps // 10)
@@ -164,10 +204,20 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         idx = torch.randperm(B, generator=g)[:batch].to(light_fields.device)
         y = light_fields[idx]
         loss = loss_fn(model, (y, y, none))
+        history.append(float(loss.detach()))
+        if labelled is not None:
+            j = torch.randperm(len(xl), generator=g)[:lab_batch]
+            levels = torch.exp(torch.empty(lab_batch).uniform_(lo, hi, generator=g))
+            noisy = torch.cat([add_noise(yl[i:i + 1].cpu(), float(p), seed=g)
+                               for i, p in zip(j.tolist(), levels)])
+            noisy = noisy.clamp_min(0).to(yl)
+            loss = loss + sup_fn(model, (noisy, xl[j.to(xl.device)], every_one))
+        if proximity > 0:
+            loss = loss + proximity * sum(((q - q0) ** 2).sum() for q, q0 in
+                                          zip(model.parameters(), start)) / n_numbers
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        history.append(float(loss.detach()))
         if progress and (step % every == 0 or step == n_steps):
             print(f"adapt step {step}/{n_steps}: re-synthesis loss "
                   f"{sum(history[-every:]) / len(history[-every:]):.5f} "
@@ -177,3 +227,24 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         q.requires_grad_(False)
     model.adapt_history = history
     return model
+
+
+def _check_labelled(net: UnfoldedLFM, labelled, light_fields: torch.Tensor) -> None:
+    """``labelled`` must be (volumes (L, D, h*s, w*s), clean light fields (L, 1, h*N, w*N))
+    on the network's grid, device and dtype."""
+    if not (isinstance(labelled, (tuple, list)) and len(labelled) == 2
+            and all(isinstance(t, torch.Tensor) for t in labelled)):
+        raise TypeError("labelled must be a pair (volumes, light fields) of tensors")
+    xl, yl = labelled
+    if xl.ndim != 4 or yl.ndim != 4 or len(xl) != len(yl) or len(xl) == 0:
+        raise ValueError("labelled must be (volumes (L, D, h*s, w*s), light fields "
+                         f"(L, 1, h*N, w*N)), L >= 1; got {tuple(xl.shape)} and {tuple(yl.shape)}")
+    if net.op._check_volume(xl) != net.grid or net.op._check_sensor(yl) != net.grid:
+        raise ValueError(f"the labelled data are not on the network's {net.grid[0]}x"
+                         f"{net.grid[1]} lenslets")
+    for t in (xl, yl):
+        if t.dtype != light_fields.dtype or t.device != light_fields.device:
+            raise ValueError(f"labelled data are {t.dtype} on {t.device}, the network is "
+                             f"{light_fields.dtype} on {light_fields.device}: move them")
+        if not torch.isfinite(t).all() or float(t.min()) < 0:
+            raise ValueError("labelled data must be finite and >= 0 (clean light fields)")

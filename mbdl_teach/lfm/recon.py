@@ -196,6 +196,11 @@ def compare(y: torch.Tensor, truth: torch.Tensor, op: LightField, tuned: dict,
     return results, outputs, curves
 
 
+#: A multiplicative layer's untrained floor ``delta`` (in units of each volume's maximum):
+#: what lets light reach voxels that the previous layer left at zero.
+MULT_FLOOR = 1e-2
+
+
 class UnfoldedLFM(Unfolded):
     """The lecture's unrolled iteration for light-field microscopy.
 
@@ -228,10 +233,23 @@ class UnfoldedLFM(Unfolded):
         Eigenvectors kept per frequency, ``1 <= rank <= D s^2``.
     init : {"newton", "zero"}
         ``a = 1`` (a Newton-like start) or ``a = 0`` (the plain iteration).
+    multiplicative : int
+        How many of the ``n_layers`` (the last ones) are *multiplicative*, ISRA-like
+        layers instead (default 0; at most ``n_layers - 1``: the first layer starts from
+        zero, which a multiplicative update cannot leave). Such a layer is
+        ``z = x_k + delta max(x_k)``,
+        ``x_{k+1} = ReLU(z * ReLU(U_r(p * b)) / ReLU(U_r(q * U_r^H z)) - mu)``
+        with ``b = U_r^H H^T y`` and per eigenvalue rank the gains ``p = eta (1 + n)``,
+        ``q = Lambda (1 + d)``: untrained (``n = d = 0``, ``mu = 0``) and with
+        ``delta = 0`` and ``rank = D s^2`` it is one ISRA step, ``z H^T y / H^T H z``.
+        It suits point-like samples (beads), where ISRA's multiplicative update keeps the
+        light where it already is, and it gives :func:`~mbdl_teach.lfm.adapt` more to work
+        with. Learned per such layer: ``n`` and ``d`` (``rank`` numbers each),
+        ``log delta`` and ``mu`` per depth. It costs about 1.2 additive layers.
     """
 
     def __init__(self, op: LightField, lenslets: tuple[int, int], n_layers: int = 3,
-                 rank: int = 48, init: str = "newton"):
+                 rank: int = 48, init: str = "newton", multiplicative: int = 0):
         super().__init__()
         if not isinstance(op, LightField):
             raise TypeError(f"op must be an lfm.LightField, got {type(op).__name__}")
@@ -244,7 +262,13 @@ class UnfoldedLFM(Unfolded):
             raise ValueError(f"init must be 'newton' or 'zero', got {init!r}")
         if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
             raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+        if isinstance(multiplicative, bool) or not isinstance(multiplicative, int) \
+                or not 0 <= multiplicative < n_layers:
+            raise ValueError(f"multiplicative must be an int in [0, n_layers - 1] = "
+                             f"[0, {n_layers - 1}] (the first layer starts from zero), "
+                             f"got {multiplicative!r}")
         self.op, self.grid, self.n_layers, self.rank = op, (h, w), n_layers, rank
+        self.multiplicative = multiplicative
         lam, U = op.eig(h, w)
         L = float(lam[..., 0].max())
         self.eta = 1.0 / L
@@ -258,11 +282,17 @@ class UnfoldedLFM(Unfolded):
         self.register_buffer("UHAH_ri", torch.view_as_real(Ur.mH @ op.spectra(h, w)["AH"]),
                              persistent=False)
         start = 1.0 if init == "newton" else 0.0
-        T, D = n_layers, op.n_depths
+        T, D = n_layers - multiplicative, op.n_depths
         self.a1 = nn.Parameter(torch.full((T, rank), start))
         self.a2 = nn.Parameter(torch.full((T, rank), start))
         self.log_rho = nn.Parameter(torch.full((T, 1), math.log(1e-2)))
         self.thresh = nn.Parameter(torch.zeros(T, D))
+        if multiplicative:
+            m = multiplicative
+            self.m_num = nn.Parameter(torch.zeros(m, rank))
+            self.m_den = nn.Parameter(torch.zeros(m, rank))
+            self.m_log_floor = nn.Parameter(torch.full((m, D), math.log(MULT_FLOOR)))
+            self.m_thresh = nn.Parameter(torch.zeros(m, D))
 
     @property
     def U(self) -> torch.Tensor:
@@ -306,6 +336,9 @@ class UnfoldedLFM(Unfolded):
         h, w = self.grid
         if b is None:
             b = self.prepare(y)["b"]
+        j = k - (self.n_layers - self.multiplicative)
+        if j >= 0:
+            return self._multiplicative(j, x, b)
         g1, g2 = self.gains(k)
         step = -g2.unsqueeze(-1).to(b.dtype) * b
         if k > 0 or x.any():  # from init's zeros the H^T H x term is zero: skip its FFT
@@ -313,6 +346,21 @@ class UnfoldedLFM(Unfolded):
             step = step + g1.unsqueeze(-1).to(c.dtype) * c
         x = x - self.op.from_spectrum(self.U @ step, h, w)
         return torch.relu(x - self.thresh[k].view(1, -1, 1, 1))
+
+    def _multiplicative(self, j: int, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Multiplicative layer ``j`` (see the class): an ISRA-like step in the subspace."""
+        h, w = self.grid
+        B = x.shape[0]
+        floor = self.m_log_floor[j].exp().view(1, -1, 1, 1)
+        z = x + floor * x.detach().amax(dim=(1, 2, 3), keepdim=True)
+        c = self.UH @ self.op.to_spectrum(z)
+        p = (self.eta * (1 + self.m_num[j])).unsqueeze(-1).to(b.dtype)
+        q = (self.lam * (1 + self.m_den[j])).unsqueeze(-1).to(c.dtype)
+        # numerator and denominator through one product and one inverse FFT
+        both = self.op.from_spectrum(self.U @ torch.cat([p * b, q * c], dim=-1), h, w)
+        num, den = torch.relu(both[:B]), torch.relu(both[B:])
+        tiny = 1e-6 * den.detach().amax(dim=(1, 2, 3), keepdim=True) + 1e-30
+        return torch.relu(z * num / (den + tiny) - self.m_thresh[j].view(1, -1, 1, 1))
 
 
 class Critic(nn.Module):
@@ -393,14 +441,14 @@ def lfm_loss(op: LightField, resynthesis: float = 1.0, adversarial: float = 0.0)
 
 
 def build_unfolded(optics: dict, lenslets: tuple[int, int] | list[int], n_layers: int, rank: int,
-                   init: str = "newton") -> UnfoldedLFM:
+                   init: str = "newton", multiplicative: int = 0) -> UnfoldedLFM:
     """The shipped network's builder: the PSF of ``Optics(**optics)`` (seconds), its operator
     in float32, and :class:`UnfoldedLFM` on that lenslet grid. The learned numbers do not
     depend on the grid (per eigenvalue rank, per depth), so the same weights load onto
     another ``lenslets``."""
     o = Optics(**{k: tuple(v) if isinstance(v, list) else v for k, v in optics.items()})
     net = UnfoldedLFM(_shared_operator(o).twin(), tuple(lenslets), n_layers=n_layers,
-                      rank=rank, init=init)
+                      rank=rank, init=init, multiplicative=multiplicative)
     net.optics = o
     return net
 
@@ -432,7 +480,8 @@ def check_psnr(net: UnfoldedLFM) -> tuple[float, float]:
     o = _optics_of(net)
     x = torch.stack([synthetic_volume(o, net.grid, seed=g) for _ in range(2)]).to(p)
     y = add_noise(net.op(x).cpu(), 1000.0, seed=g).clamp_min(0).to(p)
-    fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank).to(p)
+    fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank,
+                        multiplicative=net.multiplicative).to(p)
     return float(volume_psnr(net(y), x).mean()), float(volume_psnr(fresh(y), x).mean())
 
 
