@@ -145,11 +145,17 @@ def test_adapt_proximity_and_labelled_terms(setup):
         lfm.adapt(net, y, labelled=(x, yl), photons=(10.0, 1.0))
 
 
-def test_adapt_progress(setup, capsys):
+def test_adapt_progress_is_one_line_on_a_batch_executed_page(setup, capsys, monkeypatch):
+    from mbdl_teach import progress
+
     _, _, y, net = setup
-    lfm.adapt(net, y, n_steps=4, batch=1, progress=True)
-    out = capsys.readouterr().out
-    assert "adapt step 4/4: re-synthesis loss" in out
+    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    monkeypatch.setenv(progress.ENV_STATIC, "1")
+    adapted = lfm.adapt(net, y, n_steps=4, batch=1, progress=True)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("adapt: 4/4 in ")
+    mean_last = sum(adapted.adapt_history) / 4
+    assert out[0].endswith(f"loss {mean_last:.5f}")
 
 
 def test_adapt_errors(setup):

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from typing import Sequence
 
 import torch
 
+from ..progress import progress_bar
 from .data import add_noise, volume_psnr
 from .forward import LightField
 from .recon import UnfoldedLFM, lfm_loss
@@ -122,7 +122,7 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         Draws the batches (a CPU generator; default: seeded with 0), so that the result is
         the same for the same inputs.
     progress : bool
-        Print the re-synthesis loss every ``n_steps // 10`` steps and the time taken.
+        Show a progress bar with the re-synthesis loss (mean of the last 10 steps).
     proximity : float
         Weight of a penalty that keeps the learned numbers near the trained ones:
         ``proximity * mean((theta - theta_0)^2)`` over every learned number (default 0).
@@ -198,8 +198,7 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         every_one = torch.ones(lab_batch, dtype=torch.bool, device=light_fields.device)
         lo, hi = math.log(photons[0]), math.log(photons[1])
     history = []
-    t0 = time.perf_counter()
-    every = max(1, n_steps // 10)
+    bar = progress_bar(total=n_steps, desc="adapt") if progress else None
     for step in range(1, n_steps + 1):
         idx = torch.randperm(B, generator=g)[:batch].to(light_fields.device)
         y = light_fields[idx]
@@ -218,10 +217,11 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if progress and (step % every == 0 or step == n_steps):
-            print(f"adapt step {step}/{n_steps}: re-synthesis loss "
-                  f"{sum(history[-every:]) / len(history[-every:]):.5f} "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{sum(history[-10:]) / len(history[-10:]):.5f}")
+    if bar is not None:
+        bar.close()
     model.eval()
     for q in model.parameters():
         q.requires_grad_(False)
