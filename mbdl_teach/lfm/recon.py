@@ -338,7 +338,7 @@ class UnfoldedLFM(Unfolded):
             b = self.prepare(y)["b"]
         j = k - (self.n_layers - self.multiplicative)
         if j >= 0:
-            return self._multiplicative(j, x, b)
+            return self.multiplicative_layer(j, x, b)
         g1, g2 = self.gains(k)
         step = -g2.unsqueeze(-1).to(b.dtype) * b
         if k > 0 or x.any():  # from init's zeros the H^T H x term is zero: skip its FFT
@@ -347,7 +347,7 @@ class UnfoldedLFM(Unfolded):
         x = x - self.op.from_spectrum(self.U @ step, h, w)
         return torch.relu(x - self.thresh[k].view(1, -1, 1, 1))
 
-    def _multiplicative(self, j: int, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def multiplicative_layer(self, j: int, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Multiplicative layer ``j`` (see the class): an ISRA-like step in the subspace."""
         h, w = self.grid
         B = x.shape[0]
