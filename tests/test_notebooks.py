@@ -68,3 +68,14 @@ def test_notebook_stored_quick_profile(path):
         "".join(o.get("text", "")) for o in nb["cells"][1].get("outputs", [])
     )
     assert "profile=quick" in setup_out, "commit notebooks executed with MBDL_PROFILE=quick"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_lines_fit_the_page(path):
+    """Every code line a reader can see (hidden inputs unfold) fits 88 characters: the
+    code column of a 1280 px window (the browser test measures the page itself)."""
+    long = [(i, line) for i, cell in enumerate(_load(path)["cells"])
+            if cell["cell_type"] == "code"
+            and "remove-cell" not in cell.get("metadata", {}).get("tags", [])
+            for line in _source(cell).splitlines() if len(line) > 88]
+    assert not long, f"code lines over 88 characters: {long}"
