@@ -113,8 +113,7 @@ def unseen(args, device) -> None:
                         f"{1e3 * t_isra:.1f}", f"{1e3 * t_s:.1f}", f"{1e3 * t_a:.1f}",
                         f"{t_isra / t_a:.0f}x", f"{t_ad:.0f}",
                         f"{int((pa >= pi).sum())}/{len(pa)}", f"{int((pa >= po).sum())}/{len(pa)}"])
-    import inspect
-    steps = args.adapt_steps or inspect.signature(lfm.adapt).parameters["n_steps"].default
+    steps = len(adapted.adapt_history)  # the steps adapt ran
     print(f"{args.n_test} test volumes of {args.kind} (21x21 lenslets, 15x63x63 voxels), "
           f"device {device}, adapt: {steps} steps on 8 light fields")
     print(format_table(rows, ["photons", "volume", "ISRA (val. it)", "ISRA oracle (it)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 ENV_STATIC = "MBDL_STATIC_WIDGETS"
 
@@ -34,6 +35,16 @@ def _colab_can_render(major: int) -> bool:
     return True
 
 
+def _in_kernel() -> bool:
+    """True inside an IPython kernel (a notebook, nbconvert, nbval), not a terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def is_live() -> bool:
     """True when a person can move sliders: a kernel with a widget frontend, not batch.
 
@@ -43,13 +54,11 @@ def is_live() -> bool:
     """
     if _static_forced():
         return False
+    if not _in_kernel():
+        return False
     try:
         import ipywidgets
-        from IPython import get_ipython
     except ImportError:
-        return False
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
         return False
     try:
         major = int(str(ipywidgets.__version__).split(".")[0])
@@ -60,15 +69,6 @@ def is_live() -> bool:
     if "google.colab" in sys.modules:
         return _colab_can_render(major)
     return True
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class TextProgress:
@@ -82,12 +82,10 @@ class TextProgress:
 
     def __init__(self, iterable=None, total: int | None = None, desc: str = "",
                  initial: int = 0, file=None):
-        import time
-
-        self.iterable, self.desc, self.n, self.start_n = iterable, desc, initial, initial
+        self.iterable, self.desc, self.n = iterable, desc, initial
         self.total = total if total is not None or iterable is None else len(iterable)
         self.postfix, self.file, self.closed = "", file, False
-        self._t0, self._clock = time.perf_counter(), time.perf_counter
+        self._t0 = time.perf_counter()
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -106,7 +104,7 @@ class TextProgress:
             return
         self.closed = True
         total = f"/{self.total}" if self.total is not None else ""
-        line = f"{self.desc}: {self.n}{total} in {self._clock() - self._t0:.0f} s"
+        line = f"{self.desc}: {self.n}{total} in {time.perf_counter() - self._t0:.0f} s"
         print(line + (f", {self.postfix}" if self.postfix else ""),
               file=self.file or sys.stdout, flush=True)
 
@@ -119,9 +117,10 @@ def progress_bar(iterable=None, total: int | None = None, desc: str = "", initia
     one line of text when the loop ends. A script or a terminal: ``tqdm``'s text bar.
     The bar is removed when it closes (``leave=False``) except for the one line of text.
     """
-    if _in_kernel() and not is_live():
+    live = is_live()  # once: on Colab it enables the widget manager
+    if not live and _in_kernel():
         return TextProgress(iterable, total=total, desc=desc, initial=initial)
-    if is_live():
+    if live:
         from tqdm.auto import tqdm
     else:
         from tqdm import tqdm

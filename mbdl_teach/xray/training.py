@@ -250,7 +250,7 @@ def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 
         raise TypeError(f"net must be a SeparationNet, got {type(net).__name__}")
     batches = pretrain_batches(panels, patch, batch, net.degree)
     best = {"value": -float("inf"), "state": None, "step": n_steps}
-    best_file = start = None
+    best_file, start = None, 0
     if checkpoint is not None:
         best_file = best_checkpoint(checkpoint)
         if Path(checkpoint).is_file():
@@ -259,7 +259,7 @@ def pretrain_separation(net: SeparationNet, panels: list[Panel], n_steps: int = 
                 kept = load_checkpoint(best_file)
                 best.update(value=kept["extra"]["value"], state=kept["model"],
                             step=kept["step"])
-    checks = [start or 0]
+    checks = [start]
 
     def val_fn(model):
         checks[0] = min(checks[0] + val_every, n_steps)  # fit's check steps
