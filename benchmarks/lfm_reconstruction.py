@@ -1,7 +1,7 @@
 """Light-field reconstruction: ISRA, Richardson-Lucy, ADMM and the unfolded networks.
 
 Run from the repository root:  python benchmarks/lfm_reconstruction.py  [--n-val 4]
-[--n-test 8] [--device cpu|cuda]  [--unseen [--kind beads]]  [--study]
+[--n-test 8] [--device cpu|cuda]  [--unseen [--kind beads]]  [--study]  [--kinds-study]
 
 Chapter 10's microscope (``lfm.Optics()``: 20x / 0.5 NA, 15x15 pixels per lenslet, 15
 depths, 3x3 voxels per lenslet) on 21x21 lenslets. Light fields of synthetic neuron
@@ -21,13 +21,19 @@ default beads; it was trained on neurons and nuclei), light fields from the fine
 Per photon level: ISRA's iteration chosen on 4 validation volumes of that kind; the shipped
 network as it is, and after :func:`mbdl_teach.lfm.adapt` on 8 more light fields of that
 kind (another seed, the same photon level; no volumes); per test volume: ISRA at the
-validation-chosen iteration, ISRA at each volume's own best iteration (an oracle), the
-shipped and the adapted network, and the times.
+validation-chosen iteration, ISRA at each volume's own best iteration (an oracle),
+Richardson-Lucy at its validation-chosen iteration, the shipped and the adapted network,
+and the times; Richardson-Lucy and ADMM (tuned on the same validation volumes) against the
+adapted network.
 
 ``--study``: the rank and layer choice. Short trainings (``--study-steps``) of the
 semi-supervised recipe on neurons and nuclei for several (rank, layers), scored on the
 validation volumes of both kinds; and the subspace ceiling (the truth projected on the
 leading eigenvectors) per rank, on validation volumes of every kind.
+
+``--kinds-study``: ``lfm_unfolded_mult``'s recipe trained on all three kinds (beads too)
+against the shipped network, per kind, on validation volumes (``--study-steps 1000`` is the
+shipped network's length).
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ def unseen(args, device) -> None:
     net, info = weights.load(args.net, device=device)
     print(f"{args.net}: trained on {info['data'].get('kinds', ['neurons'])}; unseen kind: "
           f"{args.kind}; {net.n_layers} layers, rank {net.rank}")
-    rows, summary = [], []
+    rows, summary, baselines = [], [], []
     for p in args.photons:
         yv = lfm.add_noise(y_val, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0).to(device)
         ya = lfm.add_noise(y_ad, p, seed=ADAPT_SEED + p).clamp_min(0).to(device)
@@ -77,6 +83,15 @@ def unseen(args, device) -> None:
         tr = lfm.Tracker(x_val, patience=30).start()
         lfm.baseline("ISRA", op, {"isra": args.max_isra})(yv, tr)
         k_val = tr.best[0]
+        # Richardson-Lucy and ADMM, tuned on the same validation volumes, for reference
+        tuned = lfm.tune_baselines(yv, x_val, op, args.max_isra, args.max_rl, args.admm_iters)
+        other = {}
+        for m in ("Richardson-Lucy", "ADMM"):
+            tm = lfm.Tracker(x_test).start()
+            out = lfm.baseline(m, op, tuned)(yt, callback=tm)
+            other[m] = (lfm.volume_psnr(out, x_test), tm.seconds[-1] / len(yt))
+        setting = {"Richardson-Lucy": f"{tuned['rl']} it",
+                   "ADMM": "{2} it, rho {0}, lam {1}".format(*tuned["admm"])}
         # ISRA on the test volumes to max_isra, each volume's PSNR after every iteration
         per_it, secs = [], []
         t0 = time.perf_counter()
@@ -106,6 +121,7 @@ def unseen(args, device) -> None:
         po = per_it.max(0).values
         for b in range(len(x_test)):
             rows.append([p, b, f"{float(pi[b]):.2f}", f"{float(po[b]):.2f} ({int(best_k[b])})",
+                         f"{float(other['Richardson-Lucy'][0][b]):.2f}",
                          f"{float(ps[b]):.2f}", f"{float(pa[b]):.2f}",
                          f"{float(pa[b] - pi[b]):+.2f}", f"{float(pa[b] - po[b]):+.2f}"])
         summary.append([p, k_val, f"{float(pi.mean()):.2f}", f"{float(po.mean()):.2f}",
@@ -113,15 +129,22 @@ def unseen(args, device) -> None:
                         f"{1e3 * t_isra:.1f}", f"{1e3 * t_s:.1f}", f"{1e3 * t_a:.1f}",
                         f"{t_isra / t_a:.0f}x", f"{t_ad:.0f}",
                         f"{int((pa >= pi).sum())}/{len(pa)}", f"{int((pa >= po).sum())}/{len(pa)}"])
+        for m, (pm, tm) in other.items():
+            baselines.append([p, m, setting[m], f"{float(pm.mean()):.2f}", f"{1e3 * tm:.1f}",
+                              f"{tm / t_a:.0f}x", f"{float((pa - pm).mean()):+.2f}",
+                              f"{int((pa >= pm).sum())}/{len(pa)}"])
     steps = len(adapted.adapt_history)  # the steps adapt ran
     print(f"{args.n_test} test volumes of {args.kind} (21x21 lenslets, 15x63x63 voxels), "
           f"device {device}, adapt: {steps} steps on 8 light fields")
     print(format_table(rows, ["photons", "volume", "ISRA (val. it)", "ISRA oracle (it)",
-                              "shipped", "adapted", "adapted - ISRA", "adapted - oracle"]))
+                              "Richardson-Lucy (val. it)", "shipped", "adapted", "adapted - ISRA", "adapted - oracle"]))
     print(format_table(summary, ["photons", "ISRA it (val.)", "ISRA", "ISRA oracle", "shipped",
                                  "adapted", "ISRA ms/vol", "shipped ms/vol",
                                  "adapted ms/vol", "ISRA / adapted time", "adapt s",
                                  ">= ISRA", ">= oracle"]))
+    print("the other baselines, tuned on the same validation volumes, against the adapted network")
+    print(format_table(baselines, ["photons", "method", "setting", "PSNR", "ms/vol",
+                                   "its time / adapted's", "adapted - it", "adapted >= it"]))
 
 
 def study(args, device) -> None:
@@ -175,6 +198,43 @@ def study(args, device) -> None:
                               "training"]))
 
 
+def kinds_study(args, device) -> None:
+    """Training on every kind at once: ``lfm_unfolded_mult``'s recipe on neurons, nuclei
+    and beads (``--study-steps`` steps) against the shipped network (neurons and nuclei),
+    scored per kind on 4 validation volumes beside ISRA at its best iteration."""
+    import time
+
+    from mbdl_teach.recipes.lfm import train_lfm
+    from mbdl_teach.training import load_checkpoint
+
+    optics = lfm.Optics()
+    op = lfm.LightField(lfm.psf(optics)).float()
+    fine = lfm.FineModel(optics)
+    shipped = weights.load("lfm_unfolded_mult")[0]
+    every = weights.load("lfm_unfolded_mult")[0]
+    ck = Path(args.study_dir) / "lfm_study_mult_all_kinds.pt"
+    t0 = time.perf_counter()
+    train_lfm("lfm_unfolded_mult", n_steps=args.study_steps, progress=False, checkpoint=ck,
+              sizes={"kinds": lfm.KINDS})
+    t_train = time.perf_counter() - t0
+    every.load_state_dict(load_checkpoint(ck)["model"])
+    rows = []
+    for kind in lfm.KINDS:
+        x, y = fine.sample((21, 21), 4, seed=lfm.VALIDATION_SEED, kind=kind)
+        for p in args.photons:
+            yv = lfm.add_noise(y, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0)
+            tr = lfm.Tracker(x, patience=30).start()
+            lfm.baseline("ISRA", op, {"isra": args.max_isra})(yv, tr)
+            with torch.no_grad():
+                a, b = (float(lfm.volume_psnr(n(yv), x).mean()) for n in (shipped, every))
+            rows.append([kind, p, f"{tr.best[1]:.2f} ({tr.best[0]} it)", f"{a:.2f}",
+                         f"{b:.2f}", f"{b - a:+.2f}"])
+    print(f"validation PSNR (dB), 4 volumes per kind; every kind: {args.study_steps} steps, "
+          f"{t_train:.0f} s")
+    print(format_table(rows, ["kind", "photons", "ISRA (best it)", "shipped (neurons, nuclei)",
+                              "every kind", "difference"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unseen", action="store_true")
@@ -184,12 +244,13 @@ def main() -> None:
     parser.add_argument("--adapt-steps", type=int, default=None,
                         help="lfm.adapt's n_steps (default: adapt's own default)")
     parser.add_argument("--study", action="store_true")
+    parser.add_argument("--kinds-study", action="store_true")
     parser.add_argument("--study-steps", type=int, default=300)
     parser.add_argument("--study-dir", default="/tmp")
     parser.add_argument("--n-val", type=int, default=4)
     parser.add_argument("--n-test", type=int, default=8)
     parser.add_argument("--max-isra", type=int, default=400)
-    parser.add_argument("--max-rl", type=int, default=300)
+    parser.add_argument("--max-rl", type=int, default=500)
     parser.add_argument("--admm-iters", type=int, default=80)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -199,6 +260,8 @@ def main() -> None:
         return unseen(args, device)
     if args.study:
         return study(args, device)
+    if args.kinds_study:
+        return kinds_study(args, device)
     optics = lfm.Optics()
     op = lfm.LightField(lfm.psf(optics)).float().to(device)
     fine = lfm.FineModel(optics)
