@@ -2,6 +2,7 @@
 
 Run from the repository root:  python benchmarks/lfm_reconstruction.py  [--n-val 4]
 [--n-test 8] [--device cpu|cuda]  [--unseen [--kind beads]]  [--study]  [--kinds-study]
+[--samples-study]
 
 Chapter 10's microscope (``lfm.Optics()``: 20x / 0.5 NA, 15x15 pixels per lenslet, 15
 depths, 3x3 voxels per lenslet) on 21x21 lenslets. Light fields of synthetic neuron
@@ -34,6 +35,10 @@ leading eigenvectors) per rank, on validation volumes of every kind.
 ``--kinds-study``: ``lfm_unfolded_mult``'s recipe trained on all three kinds (beads too)
 against the shipped network, per kind, on validation volumes (``--study-steps 1000`` is the
 shipped network's length).
+
+``--samples-study``: what holds ``adapt`` back on beads: adapting on 8 or 32 unlabelled
+light fields against fine-tuning the same network on 8 or 32 labelled bead volumes
+(``--study-steps 1200``), on the bead validation volumes.
 """
 
 from __future__ import annotations
@@ -235,6 +240,82 @@ def kinds_study(args, device) -> None:
                               "every kind", "difference"]))
 
 
+def _fine_tune_labelled(net, x, y, photons: int, n_steps: int, lr: float, fresh: bool):
+    """A copy of ``net`` fine-tuned on labelled volumes ``x`` (the labelled term of
+    ``lfm_loss``; Adam, cosine schedule, batch 4), each step's light fields noised afresh
+    (``fresh``) or noised once (seed 9), as a user with these volumes would have them."""
+    import copy
+
+    model = copy.deepcopy(net)
+    model.op = net.op.twin()
+    for q in model.parameters():
+        q.requires_grad_(True)
+    model.train()
+    loss_fn = lfm.lfm_loss(model.op, resynthesis=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps)
+    g = torch.Generator().manual_seed(0)
+    fixed = lfm.add_noise(y, photons, seed=9).clamp_min(0)
+    labelled = torch.ones(min(4, len(x)), dtype=torch.bool)
+    for _ in range(n_steps):
+        idx = torch.randperm(len(x), generator=g)[:4]
+        yb = lfm.add_noise(y[idx], photons, seed=g).clamp_min(0) if fresh else fixed[idx]
+        loss = loss_fn(model, (yb, x[idx], labelled))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    return model
+
+
+def samples_study(args) -> None:
+    """What limits ``adapt`` on beads: the shipped ``lfm_unfolded_mult`` adapted on 8 and on
+    32 unlabelled bead light fields, against the same network fine-tuned on 8 and on 32
+    labelled bead volumes (what no user has: the capacity check), on the 4 bead validation
+    volumes beside ISRA at its best iteration (100 photons, ``--study-steps`` for the
+    labelled fine-tunes)."""
+    import time
+
+    optics = lfm.Optics()
+    op = lfm.LightField(lfm.psf(optics)).float()
+    fine = lfm.FineModel(optics)
+    L, p = (21, 21), 100
+    x, y = fine.sample(L, 4, seed=lfm.VALIDATION_SEED, kind="beads")
+    yv = lfm.add_noise(y, p, seed=lfm.VALIDATION_SEED + p).clamp_min(0)
+    _, ya = fine.sample(L, 32, seed=500, kind="beads")  # the validation adaptation seed
+    ya = lfm.add_noise(ya, p, seed=500 + p).clamp_min(0)
+    xl, yl = fine.sample(L, 32, seed=lfm.TRAINING_SEED, kind="beads")
+    net = weights.load("lfm_unfolded_mult")[0]
+    tr = lfm.Tracker(x, patience=30).start()
+    lfm.baseline("ISRA", op, {"isra": args.max_isra})(yv, tr)
+    ref = lfm.volume_psnr(lfm.baseline("ISRA", op, {"isra": tr.best[0]})(yv), x)
+    rows = [[f"ISRA ({tr.best[0]} it)", "", ""] + [f"{float(v):.2f}" for v in ref]
+            + [f"{float(ref.mean()):.2f}", "", ""]]
+    runs = [("shipped", 0, lambda: net),
+            ("adapt, defaults (unlabelled)", 8, lambda: lfm.adapt(net, ya[:8])),
+            ("adapt, defaults (unlabelled), 8 others", 8, lambda: lfm.adapt(net, ya[8:16])),
+            ("adapt, defaults (unlabelled)", 32, lambda: lfm.adapt(net, ya)),
+            ("labelled, noise once", 8, lambda: _fine_tune_labelled(
+                net, xl[:8], yl[:8], p, args.study_steps, args.study_lr, fresh=False)),
+            ("labelled, fresh noise", 32, lambda: _fine_tune_labelled(
+                net, xl, yl, p, args.study_steps, args.study_lr, fresh=True))]
+    for name, n, make in runs:
+        t0 = time.perf_counter()
+        model = make()
+        sec = time.perf_counter() - t0
+        with torch.no_grad():
+            v = lfm.volume_psnr(model(yv), x)
+        rows.append([name, n or "", f"{sec:.0f}"] + [f"{float(a):.2f}" for a in v]
+                    + [f"{float(v.mean()):.2f}", f"{float((v - ref).mean()):+.2f}",
+                       f"{int((v >= ref).sum())}/4"])
+        print(rows[-1], flush=True)
+    print(f"4 bead validation volumes, {p} photons; labelled fine-tunes: {args.study_steps} "
+          f"steps, lr {args.study_lr} (cosine), batch 4")
+    print(format_table(rows, ["method", "samples", "s", "vol 0", "vol 1", "vol 2", "vol 3",
+                              "mean", "- ISRA", ">= ISRA"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unseen", action="store_true")
@@ -245,8 +326,11 @@ def main() -> None:
                         help="lfm.adapt's n_steps (default: adapt's own default)")
     parser.add_argument("--study", action="store_true")
     parser.add_argument("--kinds-study", action="store_true")
+    parser.add_argument("--samples-study", action="store_true")
     parser.add_argument("--study-steps", type=int, default=300)
     parser.add_argument("--study-dir", default="/tmp")
+    parser.add_argument("--study-lr", type=float, default=1e-3,
+                        help="--samples-study's labelled fine-tunes' learning rate")
     parser.add_argument("--n-val", type=int, default=4)
     parser.add_argument("--n-test", type=int, default=8)
     parser.add_argument("--max-isra", type=int, default=400)
@@ -262,6 +346,8 @@ def main() -> None:
         return study(args, device)
     if args.kinds_study:
         return kinds_study(args, device)
+    if args.samples_study:
+        return samples_study(args)
     optics = lfm.Optics()
     op = lfm.LightField(lfm.psf(optics)).float().to(device)
     fine = lfm.FineModel(optics)

@@ -101,8 +101,10 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     ``labelled=`` 8 synthetic neuron volumes keeps it at 26.30, ``proximity=100`` at 26.41
     (it hardly moves). Both also hold back the gain on beads (``lfm_unfolded_mult``, 4
     validation volumes: 31.55 -> 33.00 dB alone, 32.22 with the labelled term, 32.23 with
-    ``proximity=10``), so neither is on by default. Adapt where the network is visibly off,
-    and compare before and after.
+    ``proximity=10``), so neither is on by default. Which light fields, and how many, matter:
+    another 8 bead light fields give 32.51 dB on the same volumes, 32 give 33.21
+    (``benchmarks/lfm_reconstruction.py --samples-study``). Adapt where the network is
+    visibly off, and compare before and after.
 
     Parameters
     ----------
