@@ -16,12 +16,15 @@ its labelled-only ablation run as they are. Reported: mean PSNR on the test volu
 volume (one CPU thread by default, batch of all test volumes), and each method's time over
 the network's.
 
-``--unseen``: a kind of sample the shipped network (``--net``, default ``lfm_unfolded_mult``:
-2 additive layers and one multiplicative, ISRA-like, rank 96) was not trained on (``--kind``,
-default beads; it was trained on neurons and nuclei), light fields from the finer model.
+``--unseen``: a kind of sample the shipped network (``--net``, default
+``lfm_unfolded_mult_fast``: 2 additive layers at rank 64 and one multiplicative, ISRA-like,
+at rank 32) was not trained on (``--kind``, default beads; it was trained on neurons and
+nuclei), light fields from the finer model.
 Per photon level: ISRA's iteration chosen on 4 validation volumes of that kind; the shipped
 network as it is, and after :func:`mbdl_teach.lfm.adapt` on 8 more light fields of that
-kind (another seed, the same photon level; no volumes); per test volume: ISRA at the
+kind (another seed, the same photon level; no volumes; its defaults: a head and a
+Richardson-Lucy teacher, or ``--adapt-teacher none``: the re-synthesis loss, no head,
+and ``--adapt-steps``, ``--adapt-lr``); per test volume: ISRA at the
 validation-chosen iteration, ISRA at each volume's own best iteration (an oracle),
 Richardson-Lucy at its validation-chosen iteration, the shipped and the adapted network,
 and the times; Richardson-Lucy and ADMM (tuned on the same validation volumes) against the
@@ -116,6 +119,10 @@ def unseen(args, device) -> None:
             lambda y: solvers.isra(y, op, k_val)[0], yt, repeat=3)
         t_ad = time.perf_counter()
         kw = {} if args.adapt_steps is None else {"n_steps": args.adapt_steps}
+        if args.adapt_lr is not None:
+            kw["lr"] = args.adapt_lr
+        if args.adapt_teacher == "none":
+            kw.update(teacher=None, head=0)
         adapted = lfm.adapt(net, ya, generator=torch.Generator().manual_seed(0), **kw)
         t_ad = time.perf_counter() - t_ad
         out_s, t_s = lfm.time_per_volume(net, yt, repeat=5)
@@ -140,7 +147,8 @@ def unseen(args, device) -> None:
                               f"{int((pa >= pm).sum())}/{len(pa)}"])
     steps = len(adapted.adapt_history)  # the steps adapt ran
     print(f"{args.n_test} test volumes of {args.kind} (21x21 lenslets, 15x63x63 voxels), "
-          f"device {device}, adapt: {steps} steps on 8 light fields")
+          f"device {device}, adapt: {steps} steps on 8 light fields, teacher "
+          f"{args.adapt_teacher}, head {'none' if adapted.head is None else adapted.head[0].out_channels}")
     print(format_table(rows, ["photons", "volume", "ISRA (val. it)", "ISRA oracle (it)",
                               "Richardson-Lucy (val. it)", "shipped", "adapted", "adapted - ISRA", "adapted - oracle"]))
     print(format_table(summary, ["photons", "ISRA it (val.)", "ISRA", "ISRA oracle", "shipped",
@@ -320,10 +328,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unseen", action="store_true")
     parser.add_argument("--kind", default="beads", choices=lfm.KINDS)
-    parser.add_argument("--net", default="lfm_unfolded_mult")
+    parser.add_argument("--net", default="lfm_unfolded_mult_fast")
     parser.add_argument("--photons", type=int, nargs="+", default=list(PHOTONS))
     parser.add_argument("--adapt-steps", type=int, default=None,
                         help="lfm.adapt's n_steps (default: adapt's own default)")
+    parser.add_argument("--adapt-lr", type=float, default=None,
+                        help="lfm.adapt's lr (default: adapt's own default)")
+    parser.add_argument("--adapt-teacher", default="richardson-lucy",
+                        choices=("richardson-lucy", "none"),
+                        help="none: adapt's re-synthesis loss, without a head")
     parser.add_argument("--study", action="store_true")
     parser.add_argument("--kinds-study", action="store_true")
     parser.add_argument("--samples-study", action="store_true")

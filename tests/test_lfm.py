@@ -237,7 +237,7 @@ def test_unfolded_newton_start_and_training_step(problem):
 
 
 def test_multiplicative_layers_untrained_are_isra_steps(problem):
-    """With the full rank and no floor, an untrained multiplicative layer is one ISRA step
+    """With the full rank and no floors, an untrained multiplicative layer is one ISRA step
     from the previous layer's output; trained, its numbers get gradients."""
     o, op, x, y = problem
     M = o.n_depths * o.voxels**2
@@ -246,7 +246,11 @@ def test_multiplicative_layers_untrained_are_isra_steps(problem):
         net.m_log_floor.fill_(-math.inf)
         x2 = net(y, n_layers=2)
         ref = solvers.isra(y, op, 2, x0=x2)[0]
+        # the denominator's floor moves the ratio where H^T H z is small
+        assert float((net(y) - ref).abs().max()) > 1e-4 * float(ref.max())
+        net.den_floor = 0.0
         torch.testing.assert_close(net(y), ref, rtol=0, atol=1e-4 * float(ref.max()))
+        net.den_floor = lfm.recon.MULT_DEN_FLOOR
         # with its floor, light reaches voxels the additive layers left at zero
         net.m_log_floor.fill_(math.log(1e-2))
         out = net(y, n_layers=3)

@@ -93,12 +93,13 @@ def test_adapt_lowers_the_resynthesis_loss_and_returns_a_copy(setup):
     none = torch.zeros(len(y), dtype=torch.bool)
     with torch.no_grad():
         l0 = float(loss(net, (y, y, none)))
-    a = lfm.adapt(net, y, n_steps=30, lr=1e-2, batch=2,
+    a = lfm.adapt(net, y, n_steps=60, lr=1e-2, batch=2, teacher=None, head=0,
                   generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         l1 = float(loss(a, (y, y, none)))
+    assert a.head is None
     assert l1 < 0.9 * l0
-    assert len(a.adapt_history) == 30
+    assert len(a.adapt_history) == 60
     assert a is not net and a.op is not net.op
     for k, v in net.state_dict().items():  # the passed network is untouched
         assert torch.equal(v, before[k])
@@ -107,6 +108,64 @@ def test_adapt_lowers_the_resynthesis_loss_and_returns_a_copy(setup):
     with torch.no_grad():
         out = a(y)
     assert out.shape == x.shape and bool((out >= 0).all())
+
+
+def test_adapt_learns_the_teacher_through_a_head_that_starts_as_the_identity(setup):
+    """The default: the copy gets a head and moves toward Richardson-Lucy's reconstruction
+    of the same light fields, computed here independently with the solver itself."""
+    from mbdl_teach import solvers
+
+    op, x, y, net = setup
+    rl = solvers.richardson_lucy(y, op, 20)[0]
+    a = lfm.adapt(net, y, n_steps=40, lr=1e-2, batch=2, teacher_iters=20, head=4,
+                  generator=torch.Generator().manual_seed(0))
+    assert net.head is None and a.head is not None
+    assert a.head[0].out_channels == 4 and a.head[0].in_channels == SMALL.n_depths
+    with torch.no_grad():
+        before, after = net(y), a(y)
+    gap = lambda v: float(((v - rl) ** 2).sum() / (rl**2).sum())  # noqa: E731
+    assert gap(after) < 0.7 * gap(before)
+    assert a.adapt_history[-1] < 0.7 * a.adapt_history[0]
+    # the history is the teacher's loss: recompute it on the whole set at the end
+    assert abs(gap(after) - sum(a.adapt_history[-5:]) / 5) < 0.5 * gap(before)
+    # adapting an adapted network keeps its head
+    b = lfm.adapt(a, y, n_steps=2, batch=2, teacher_iters=5)
+    assert b.head[0].out_channels == 4
+    with pytest.raises(ValueError, match="teacher must be"):
+        lfm.adapt(net, y, teacher="isra")
+    with pytest.raises(ValueError, match="teacher_iters"):
+        lfm.adapt(net, y, teacher_iters=0)
+    with pytest.raises(ValueError, match="head"):
+        lfm.adapt(net, y, head=-1)
+
+
+def test_add_head_starts_as_the_identity_and_is_saved(setup):
+    op, x, y, net = setup
+    a = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=30).double()
+    with torch.no_grad():
+        ref, ref1 = a(y), a(y, n_layers=1)
+        a.add_head(3, generator=torch.Generator().manual_seed(5))
+        torch.testing.assert_close(a(y), ref, rtol=0, atol=0)
+        a.head[2].weight.add_(0.01)
+        assert not torch.equal(a(y), ref)
+        # the head acts on the last layer only; earlier layers are as before
+        torch.testing.assert_close(a(y, n_layers=1), ref1, rtol=0, atol=0)
+    keys = a.state_dict().keys()
+    assert {"head.0.weight", "head.2.bias"} <= set(keys)
+    c = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=30).double().add_head(3)
+    c.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(c(y), a(y))
+    # the same generator, the same start
+    d = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=30).double()
+    d.add_head(3, generator=torch.Generator().manual_seed(5))
+    e = lfm.UnfoldedLFM(op.twin(), (7, 7), n_layers=2, rank=30).double()
+    e.add_head(3, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(d.head[0].weight, e.head[0].weight)
+    with pytest.raises(ValueError, match="width"):
+        e.add_head(0)
+    with pytest.raises(ValueError, match="head already"):
+        e.add_head(3)
 
 
 def test_adapt_is_deterministic_given_the_generator(setup):

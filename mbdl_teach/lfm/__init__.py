@@ -6,7 +6,7 @@
 * :mod:`.recon` - the baselines (ISRA, Richardson-Lucy, ADMM) and the unfolded network :class:`UnfoldedLFM`;
 * :mod:`.reference` - pyolaf's PSF for the same optics, for the comparison;
 * :mod:`.adapt` - the subspace ceiling of a rank, and :func:`adapt`: fine-tuning a network on
-  a user's own unlabelled light fields.
+  a user's own unlabelled light fields (a head, and Richardson-Lucy as its teacher).
 """
 
 from .optics import Optics, psf, native_field, airy_radius

@@ -4,10 +4,12 @@
   kept by the ``r`` leading eigenvectors of every frequency's ``H^T H`` (the only directions
   an :class:`~mbdl_teach.lfm.UnfoldedLFM` of that rank ever updates);
 * :func:`adapt` - fine-tune a trained network on a user's own light fields, *without* their
-  volumes: the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss`,
-  ``||H x_T - y||^2 / ||y||^2``, on the unlabelled light fields; optionally with a labelled
-  term on synthetic volumes of the network's own training kinds, or a penalty that keeps
-  the learned numbers near the trained ones.
+  volumes: by default it adds a small convolutional head and teaches the network to give,
+  in one pass, what Richardson-Lucy gives on these light fields after a hundred
+  iterations (a teacher); or, with ``teacher=None``, the re-synthesis term of
+  :func:`~mbdl_teach.lfm.lfm_loss`, ``||H x_T - y||^2 / ||y||^2``; optionally with a
+  labelled term on synthetic volumes of the network's own training kinds, or a penalty
+  that keeps the learned numbers near the trained ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from .. import solvers
 from ..progress import progress_bar
 from .data import add_noise, volume_psnr
 from .forward import LightField
@@ -76,35 +79,36 @@ def subspace_psnr(op: LightField, truth: torch.Tensor,
     return out
 
 
-def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: float = 3e-3,
+#: adapt's teachers: the classical reconstruction the network learns to reproduce
+TEACHERS = ("richardson-lucy",)
+
+
+def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 600, lr: float = 2e-3,
           batch: int = 4, generator: torch.Generator | None = None,
-          progress: bool = False, proximity: float = 0.0,
+          progress: bool = False, teacher: str | None = "richardson-lucy",
+          teacher_iters: int = 100, head: int = 16, proximity: float = 0.0,
           labelled: tuple[torch.Tensor, torch.Tensor] | None = None,
           photons: tuple[float, float] = (50.0, 5000.0)) -> UnfoldedLFM:
     """A copy of ``net`` fine-tuned on unlabelled light fields (no volumes needed).
 
-    The loss is the re-synthesis term of :func:`~mbdl_teach.lfm.lfm_loss`: the light field
-    that the reconstruction makes through the network's own operator must give back the
-    measured one, ``||H x_T - y||^2 / ||y||^2``, averaged over a random batch of the given
-    light fields at every step (Adam, learning rate ``lr``). The network's structure is the
-    regulariser: it updates only the eigen-subspace it was built with, with a few hundred
-    learned numbers, and starts from the trained ones; a few hundred steps move them towards
-    the statistics of the new sample.
+    By default (``teacher="richardson-lucy"``) the copy gets a small convolutional head
+    (:meth:`UnfoldedLFM.add_head`, ``head`` channels; it starts as the identity) and learns
+    to give, in one pass, what ``teacher_iters`` Richardson-Lucy iterations give on these
+    light fields: the loss is ``||x_T - x_RL||^2 / ||x_RL||^2`` on a random batch of them
+    per step (Adam, ``lr`` decayed along a cosine to zero). Richardson-Lucy, the Poisson
+    maximum-likelihood update, is the strongest classical reconstruction of chapter 10 (a
+    dB above ISRA on neurons and on beads) and needs no training; it is slow, which is what
+    the network removes. The head is what lets the network follow it: without one a
+    teacher lifts ``lfm_unfolded_mult`` on beads no higher than ISRA's level.
 
-    It can also do harm: the re-synthesis term rewards explaining the noise and the model's
-    error too (chapter 10, section 9). Measured (``benchmarks/lfm_reconstruction.py
-    --unseen``, 8 test volumes): on beads, which ``lfm_unfolded_mult`` never saw, 200 steps
-    gain 1.3-1.4 dB (31.4 -> 32.7-32.8 dB; still 0.5-1.0 dB under ISRA on every volume);
-    ``lfm_unfolded_mixed``, without a multiplicative layer, gains only 0.3-0.6 dB. On nuclei,
-    where the neuron-trained ``lfm_unfolded`` already beats ISRA, the re-synthesis term
-    alone costs it 1.5 dB (4 validation volumes, 100 photons: 26.41 -> 24.92 dB);
-    ``labelled=`` 8 synthetic neuron volumes keeps it at 26.30, ``proximity=100`` at 26.41
-    (it hardly moves). Both also hold back the gain on beads (``lfm_unfolded_mult``, 4
-    validation volumes: 31.55 -> 33.00 dB alone, 32.22 with the labelled term, 32.23 with
-    ``proximity=10``), so neither is on by default. Which light fields, and how many, matter:
-    another 8 bead light fields give 32.51 dB on the same volumes, 32 give 33.21
-    (``benchmarks/lfm_reconstruction.py --samples-study``). Adapt where the network is
-    visibly off, and compare before and after.
+    With ``teacher=None`` the loss is the re-synthesis term of
+    :func:`~mbdl_teach.lfm.lfm_loss`, ``||H x_T - y||^2 / ||y||^2``: the light field the
+    reconstruction makes must give back the measured one. That term also rewards
+    explaining the noise and the model's error (chapter 10, section 9): on nuclei it costs
+    the neuron-trained ``lfm_unfolded`` 1.5 dB, and on beads it leaves ``lfm_unfolded_mult``
+    under ISRA (``benchmarks/README.md``). The teacher needs no such care, but the network
+    learns the teacher's faults too (its noise, its stopping point): it will not beat
+    Richardson-Lucy, only approach it at a fraction of its time.
 
     Parameters
     ----------
@@ -117,14 +121,23 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     n_steps : int
         Optimiser steps.
     lr : float
-        Adam's learning rate.
+        Adam's starting learning rate (a cosine schedule takes it to zero at ``n_steps``).
     batch : int
         Light fields per step (at most ``B``).
     generator : torch.Generator, optional
         Draws the batches (a CPU generator; default: seeded with 0), so that the result is
         the same for the same inputs.
     progress : bool
-        Show a progress bar with the re-synthesis loss (mean of the last 10 steps).
+        Show a progress bar with the loss (mean of the last 10 steps).
+    teacher : {"richardson-lucy", None}
+        The reconstruction to learn from, or None for the re-synthesis loss.
+    teacher_iters : int
+        The teacher's iterations (from its flat start), the same for every light field: with
+        no volumes there is nothing to choose them on. 100 is near Richardson-Lucy's best on
+        the benchmarks' validation beads (130 at 100 photons) and past it on nuclei (about
+        60), where it costs a tenth of a dB.
+    head : int
+        Channels of the head added to the copy (0: none; a network that has one keeps it).
     proximity : float
         Weight of a penalty that keeps the learned numbers near the trained ones:
         ``proximity * mean((theta - theta_0)^2)`` over every learned number (default 0).
@@ -142,8 +155,10 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     Returns
     -------
     UnfoldedLFM
-        The adapted copy, in eval mode, with ``adapt_history`` (the re-synthesis loss per
-        step) attached.
+        The adapted copy, in eval mode, with ``adapt_history`` (the loss per step, the
+        teacher's or the re-synthesis term; without the labelled and proximity terms)
+        attached. To load its ``state_dict`` elsewhere, build the network, call
+        ``add_head(head)`` and load.
     """
     if not isinstance(net, UnfoldedLFM):
         raise TypeError(f"net must be an lfm.UnfoldedLFM, got {type(net).__name__}")
@@ -171,6 +186,11 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if teacher is not None and teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {TEACHERS} or None, got {teacher!r}")
+    for name, v, low in (("teacher_iters", teacher_iters, 1), ("head", head, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if not (isinstance(proximity, (int, float)) and math.isfinite(proximity) and proximity >= 0):
@@ -185,6 +205,14 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
 
     model = copy.deepcopy(net)
     model.op = net.op.twin()  # the copy's own operator, sharing the per-frequency matrices
+    if head and model.head is None:
+        model.add_head(head, generator=g)
+    targets = None
+    if teacher is not None:
+        with torch.no_grad():  # the teacher's reconstructions, once, a few at a time
+            targets = torch.cat([solvers.richardson_lucy(light_fields[i:i + 8], model.op,
+                                                         teacher_iters)[0]
+                                 for i in range(0, B, 8)])
     for q in model.parameters():
         q.requires_grad_(True)
     model.train()
@@ -193,6 +221,7 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     start = [q.detach().clone() for q in model.parameters()]
     n_numbers = sum(q.numel() for q in start)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps)
     none = torch.zeros(batch, dtype=torch.bool, device=light_fields.device)
     if labelled is not None:
         xl, yl = labelled
@@ -204,7 +233,11 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
     for step in range(1, n_steps + 1):
         idx = torch.randperm(B, generator=g)[:batch].to(light_fields.device)
         y = light_fields[idx]
-        loss = loss_fn(model, (y, y, none))
+        if targets is None:
+            loss = loss_fn(model, (y, y, none))
+        else:
+            t = targets[idx]
+            loss = ((model(y) - t) ** 2).sum() / (t**2).sum()
         history.append(float(loss.detach()))
         if labelled is not None:
             j = torch.randperm(len(xl), generator=g)[:lab_batch]
@@ -219,6 +252,7 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 200, lr: 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        schedule.step()
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{sum(history[-10:]) / len(history[-10:]):.5f}")
