@@ -236,6 +236,31 @@ def test_unfolded_newton_start_and_training_step(problem):
         lfm.UnfoldedLFM(op, (7, 7), rank=1000)
 
 
+def test_multiplicative_layer_at_its_own_rank_against_a_dense_projection(problem):
+    """``mult_rank = r``: untrained, with no floors, the layer is
+    ``z P_r(H^T y) / P_r(H^T H z)``, ``P_r`` the projection on the r leading eigenvectors of
+    each frequency's H^T H, built here from a dense eigen-decomposition."""
+    o, op, x, y = problem
+    net = lfm.UnfoldedLFM(op, (7, 7), n_layers=2, rank=30, multiplicative=1,
+                          mult_rank=12).double()
+    with torch.no_grad():
+        net.m_log_floor.fill_(-math.inf)
+        net.den_floor = 0.0
+        z = net(y, n_layers=1)
+        lam, U = torch.linalg.eigh(op.spectra(7, 7)["G"])
+        U12 = U.flip(-1)[..., :12]
+
+        def project(v):
+            return op.from_spectrum(U12 @ (U12.mH @ op.to_spectrum(v)), 7, 7)
+
+        ref = z * torch.relu(project(op.adjoint(y))) / torch.relu(project(op.normal(z)))
+        torch.testing.assert_close(net(y), torch.relu(ref), rtol=0,
+                                   atol=1e-6 * float(ref.max()))
+    for bad in (0, 31, 2.0, True):
+        with pytest.raises(ValueError, match="mult_rank"):
+            lfm.UnfoldedLFM(op, (7, 7), n_layers=2, rank=30, multiplicative=1, mult_rank=bad)
+
+
 def test_multiplicative_layers_untrained_are_isra_steps(problem):
     """With the full rank and no floors, an untrained multiplicative layer is one ISRA step
     from the previous layer's output; trained, its numbers get gradients."""

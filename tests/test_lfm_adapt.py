@@ -257,3 +257,22 @@ def test_shipped_unseen_sample_network_never_saw_beads_and_adapts():
     assert a.multiplicative == 1 and not torch.equal(a.m_num, net.m_num)
     with torch.no_grad():
         assert a(y).shape == x.shape
+
+
+def test_shipped_adapt_network_never_saw_beads_and_is_the_faster_twin():
+    """Chapter 10's network for adapt: lfm_unfolded_mult's recipe at rank 64, its
+    multiplicative layer at rank 32; adapt gives it a head."""
+    from mbdl_teach import weights
+
+    net, info = weights.load("lfm_unfolded_mult_fast")
+    assert "beads" not in info["data"]["kinds"] and net.multiplicative == 1
+    assert (net.n_layers, net.rank, net.mult_rank) == (3, 64, 32) and net.head is None
+    g = torch.Generator().manual_seed(3)
+    o = lfm.Optics()
+    x = torch.stack([lfm.synthetic_volume(o, net.grid, seed=g, kind="beads") for _ in range(2)])
+    y = lfm.add_noise(net.op(x), 300.0, seed=g).clamp_min(0)
+    a = lfm.adapt(net, y, n_steps=3, batch=2, teacher_iters=3,
+                  generator=torch.Generator().manual_seed(0))
+    assert a.head is not None and net.head is None
+    with torch.no_grad():
+        assert a(y).shape == x.shape

@@ -399,7 +399,8 @@ class UnfoldedLFM(Unfolded):
         between): a learned spatial filter where the layers have none. Its last
         convolution starts at zero, so the network's output does not change until it is
         trained (:func:`~mbdl_teach.lfm.adapt` adds and trains one). It costs about a
-        tenth of a layer and holds ``18 D width + D + width`` numbers.
+        quarter of an additive layer at rank 96 and holds ``18 D width + D + width``
+        numbers.
 
         Parameters
         ----------
