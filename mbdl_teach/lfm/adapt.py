@@ -148,7 +148,8 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 600, lr: 
         Channels of the head added to the copy (0: none; a network that has one keeps it).
     proximity : float
         Weight of a penalty that keeps the learned numbers near the trained ones:
-        ``proximity * mean((theta - theta_0)^2)`` over every learned number (default 0).
+        ``proximity * mean((theta - theta_0)^2)`` over every learned number, the new head's
+        from its start (default 0).
     labelled : (volumes, light fields), optional
         Labelled *synthetic* data of the kinds the network was trained on (no user labels:
         e.g. ``lfm.FineModel(net.optics).sample(net.grid, 8, seed=..., kind="nuclei")``),
@@ -156,7 +157,7 @@ def adapt(net: UnfoldedLFM, light_fields: torch.Tensor, n_steps: int = 600, lr: 
         network's device and dtype. Each step then adds the labelled term of
         :func:`~mbdl_teach.lfm.lfm_loss` on ``batch`` of them, with fresh noise at a photon
         level drawn log-uniformly in ``photons`` (the chapter's semi-supervised loss, its
-        unlabelled part being the user's light fields).
+        unlabelled part the teacher's or the re-synthesis term on the user's light fields).
     photons : (low, high)
         The photon range of the labelled term's noise.
 

@@ -26,9 +26,11 @@ LFM_SIZES = {
     "lfm_unfolded_mixed": dict(_LFM_BASE, n_layers=4, rank=96, n_steps=1000,
                                kinds=("neurons", "nuclei"), n_labelled=8, n_unlabelled=56,
                                resynthesis=1.0),
-    # chapter 10's unseen-sample network: as lfm_unfolded_mixed (neurons and nuclei; beads
+    # the unseen-sample network of the re-synthesis adapt (chapter 10 now adapts
+    # lfm_unfolded_mult_fast): as lfm_unfolded_mixed (neurons and nuclei; beads
     # held out), but 2 additive layers and a multiplicative, ISRA-like last one (rank 96):
-    # cheaper than 4 layers, and lfm.adapt takes it 1.3 dB up on beads against 0.3-0.6 dB for
+    # cheaper than 4 layers, and lfm.adapt (its re-synthesis loss, as it was when this
+    # network was chosen) takes it 1.3 dB up on beads against 0.3-0.6 dB for
     # lfm_unfolded_mixed (benchmarks/README.md). Tried and not kept (4 bead validation volumes,
     # 100 photons, after adapt): 3 additive + 1 multiplicative at rank 64, 32.3 dB against
     # 33.0; 1 + 2, validation 23.8 dB on the training kinds; rank 112, 33.0 (no gain, slower)
@@ -38,9 +40,9 @@ LFM_SIZES = {
     # chapter 10's network for lfm.adapt: lfm_unfolded_mult with its additive layers at rank
     # 64 and its multiplicative layer at rank 32 (mult_rank), the time that adapt's head
     # spends. Measured against lfm_unfolded_mult: validation 26.99 dB against 27.01 on the
-    # training kinds; on 4 bead validation volumes 31.56 dB shipped, 33.81 after adapt
-    # (33.82); its multiplicative layer at rank 32 instead of 96 moves lfm_unfolded_mult's
-    # bead PSNR by under 0.005 dB
+    # training kinds; on 4 bead validation volumes 31.56 dB shipped, 33.81 after 300 steps
+    # of adapt (lfm_unfolded_mult: 33.82), 33.92 after adapt's default 600; a multiplicative
+    # layer at rank 32 instead of 96 moves lfm_unfolded_mult's bead PSNR by under 0.005 dB
     "lfm_unfolded_mult_fast": dict(_LFM_BASE, n_layers=3, multiplicative=1, rank=64,
                                    mult_rank=32, n_steps=1000, kinds=("neurons", "nuclei"),
                                    n_labelled=8, n_unlabelled=56, resynthesis=1.0),
