@@ -554,7 +554,7 @@ def check_psnr(net: UnfoldedLFM) -> tuple[float, float]:
     x = torch.stack([synthetic_volume(o, net.grid, seed=g) for _ in range(2)]).to(p)
     y = add_noise(net.op(x).cpu(), 1000.0, seed=g).clamp_min(0).to(p)
     fresh = UnfoldedLFM(net.op, net.grid, n_layers=net.n_layers, rank=net.rank,
-                        multiplicative=net.multiplicative).to(p)
+                        multiplicative=net.multiplicative, mult_rank=net.mult_rank).to(p)
     return float(volume_psnr(net(y), x).mean()), float(volume_psnr(fresh(y), x).mean())
 
 
